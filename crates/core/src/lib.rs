@@ -1,0 +1,11 @@
+//! kvik's value types and their compact encodings. Pure data structures:
+//! nothing here knows about sockets, clients or locks.
+
+pub mod bitops;
+pub mod crc16;
+pub mod entry;
+pub mod glob;
+pub mod lcs;
+pub mod num;
+pub mod object;
+pub mod table;

@@ -1,0 +1,184 @@
+//! Per-connection state: the part only the connection's own task touches
+//! ([`Client`]) and the part other connections may read or signal
+//! ([`ClientShared`]: CLIENT LIST/KILL, MONITOR feeds, pauses).
+
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// CLIENT REPLY mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Replies are sent.
+    On,
+    /// Replies are discarded.
+    Off,
+    /// The next command's reply is discarded.
+    SkipNext,
+    /// This command's reply is discarded (SKIP took effect).
+    Skip,
+}
+
+/// What other tasks may see of a connection.
+#[derive(Debug)]
+pub struct ClientShared {
+    /// CLIENT ID.
+    pub id: u64,
+    /// Peer address `ip:port` (or the socket path for unix sockets).
+    pub addr: String,
+    /// Local address.
+    pub laddr: String,
+    /// Connection time (ms).
+    pub created_ms: i64,
+    /// Time of the last command (ms).
+    pub last_interaction_ms: AtomicI64,
+    /// CLIENT SETNAME.
+    pub name: Mutex<String>,
+    /// CLIENT SETINFO LIB-NAME / LIB-VER.
+    pub lib: Mutex<(String, String)>,
+    /// Selected database.
+    pub db: AtomicUsize,
+    /// Full name of the last command (for CLIENT LIST `cmd=`).
+    pub last_cmd: Mutex<&'static str>,
+    /// Set by CLIENT KILL / shutdown: the connection closes at once.
+    pub killed: AtomicBool,
+    /// Wakes the connection task for kills and pushed data.
+    pub wake: Notify,
+    /// Data pushed by other tasks (MONITOR lines), written by the owner.
+    pub pushed: Mutex<Vec<u8>>,
+    /// Whether this is a MONITOR client.
+    pub monitor: AtomicBool,
+    /// Query buffer bytes (for CLIENT LIST / INFO).
+    pub qbuf: AtomicU64,
+    /// RESP version.
+    pub resp: AtomicUsize,
+    /// Flags string pieces: CLIENT NO-EVICT / NO-TOUCH.
+    pub no_evict: AtomicBool,
+    /// CLIENT NO-TOUCH.
+    pub no_touch: AtomicBool,
+    /// Total bytes read.
+    pub net_in: AtomicU64,
+    /// Total bytes written.
+    pub net_out: AtomicU64,
+    /// Commands processed.
+    pub commands: AtomicU64,
+    /// Whether this is a unix socket connection.
+    pub unix: bool,
+}
+
+impl ClientShared {
+    /// New shared state for connection `id`.
+    pub fn new(id: u64, addr: String, laddr: String, unix: bool, now_ms: i64) -> Arc<Self> {
+        Arc::new(ClientShared {
+            id,
+            addr,
+            laddr,
+            created_ms: now_ms,
+            last_interaction_ms: AtomicI64::new(now_ms),
+            name: Mutex::new(String::new()),
+            lib: Mutex::new((String::new(), String::new())),
+            db: AtomicUsize::new(0),
+            last_cmd: Mutex::new("NULL"),
+            killed: AtomicBool::new(false),
+            wake: Notify::new(),
+            pushed: Mutex::new(Vec::new()),
+            monitor: AtomicBool::new(false),
+            qbuf: AtomicU64::new(0),
+            resp: AtomicUsize::new(2),
+            no_evict: AtomicBool::new(false),
+            no_touch: AtomicBool::new(false),
+            net_in: AtomicU64::new(0),
+            net_out: AtomicU64::new(0),
+            commands: AtomicU64::new(0),
+            unix,
+        })
+    }
+
+    /// Asks the connection to close.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// Queues bytes for the connection to write (MONITOR), waking it.
+    pub fn push_bytes(&self, bytes: &[u8]) {
+        self.pushed.lock().extend_from_slice(bytes);
+        self.wake.notify_one();
+    }
+
+    /// The CLIENT LIST / CLIENT INFO line (without trailing newline).
+    pub fn info_line(&self, now_ms: i64) -> String {
+        let (lib_name, lib_ver) = self.lib.lock().clone();
+        let mut flags = String::new();
+        if self.monitor.load(Ordering::Relaxed) {
+            flags.push('O');
+        }
+        if self.no_evict.load(Ordering::Relaxed) {
+            flags.push('e');
+        }
+        if self.no_touch.load(Ordering::Relaxed) {
+            flags.push('T');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        let last = self.last_interaction_ms.load(Ordering::Relaxed);
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.id + 7,
+            self.name.lock(),
+            (now_ms - self.created_ms).max(0) / 1000,
+            (now_ms - last).max(0) / 1000,
+            flags,
+            self.db.load(Ordering::Relaxed),
+            self.qbuf.load(Ordering::Relaxed),
+            self.last_cmd.lock(),
+            self.resp.load(Ordering::Relaxed),
+            lib_name,
+            lib_ver,
+        )
+    }
+}
+
+/// State owned by the connection's task.
+#[derive(Debug)]
+pub struct Client {
+    /// Shared part.
+    pub shared: Arc<ClientShared>,
+    /// Selected database.
+    pub db: usize,
+    /// Whether AUTH succeeded (or no password is set).
+    pub authenticated: bool,
+    /// Close the connection once pending replies are written.
+    pub close_after_reply: bool,
+    /// CLIENT REPLY state.
+    pub reply_mode: ReplyMode,
+}
+
+impl Client {
+    /// A fresh client.
+    pub fn new(shared: Arc<ClientShared>, authenticated: bool) -> Client {
+        Client {
+            shared,
+            db: 0,
+            authenticated,
+            close_after_reply: false,
+            reply_mode: ReplyMode::On,
+        }
+    }
+
+    /// CLIENT ID.
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    /// Selects a database.
+    pub fn select(&mut self, db: usize) {
+        self.db = db;
+        self.shared.db.store(db, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,65 @@
+//! Command families, one file per family. Each file has a `register`
+//! function listing its commands; handlers parse arguments, call data
+//! operations and write the reply. Shared argument helpers live here.
+
+pub mod bitmaps;
+pub mod client;
+pub mod command;
+pub mod connection;
+pub mod keys;
+pub mod server;
+pub mod strings;
+
+use crate::dispatch::{err, CommandTable, Ctx};
+use kvik_core::entry::{Entry, ValueRef};
+use kvik_core::object::Object;
+
+/// Registers every family.
+pub fn register_all(t: &mut CommandTable) {
+    bitmaps::register(t);
+    client::register(t);
+    command::register(t);
+    connection::register(t);
+    keys::register(t);
+    server::register(t);
+    strings::register(t);
+}
+
+/// Parses an integer argument, replying Redis's error when it is not one.
+pub fn arg_i64(ctx: &mut Ctx<'_>, arg: &[u8]) -> Option<i64> {
+    match crate::util::parse_i64(arg) {
+        Some(v) => Some(v),
+        None => {
+            ctx.error(err::NOT_INT);
+            None
+        }
+    }
+}
+
+/// Case-insensitive comparison of an argument with an ASCII keyword.
+pub fn is(arg: &[u8], kw: &str) -> bool {
+    arg.eq_ignore_ascii_case(kw.as_bytes())
+}
+
+/// The string value of an entry (integers formatted into `buf`), or None
+/// when the entry holds another type.
+pub fn str_value<'e>(e: &'e Entry, buf: &'e mut [u8; 20]) -> Option<&'e [u8]> {
+    e.str_bytes(buf)
+}
+
+/// Whether an entry holds a string.
+pub fn is_string(e: &Entry) -> bool {
+    match e.value() {
+        ValueRef::Str(_) | ValueRef::Int(_) => true,
+        ValueRef::Obj(o) => matches!(o, Object::Str(_)),
+    }
+}
+
+/// Writes an entry's string value as a bulk reply, or WRONGTYPE.
+pub fn reply_str(out: &mut kvik_protocol::ReplyBuf, e: &Entry) {
+    match e.value() {
+        ValueRef::Str(b) => out.bulk(b),
+        ValueRef::Int(n) => out.bulk_i64(n),
+        ValueRef::Obj(Object::Str(v)) => out.bulk(v),
+    }
+}

@@ -1,0 +1,3 @@
+//! Command metadata (generated from Redis's command table).
+
+pub mod spec;

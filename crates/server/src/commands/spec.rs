@@ -1,0 +1,121 @@
+//! Redis 7.2's command metadata, generated at build time from
+//! `reference/commands.tsv`. The dispatcher takes arity, flags and key
+//! positions from here, and `COMMAND INFO/DOCS/COUNT/LIST` are served from
+//! it, so kvik's metadata cannot drift from Redis's.
+
+/// Where the search for a key spec's first key begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BeginSearch {
+    /// At this argument index.
+    Index(i32),
+    /// After this keyword, searching from `startfrom` (negative: from the end).
+    Keyword(&'static str, i32),
+    /// Only the command knows (e.g. SORT's GET patterns).
+    Unknown,
+}
+
+/// How keys are found once the search has begun.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FindKeys {
+    /// Keys up to `lastkey` (relative; negative counts from the end), every
+    /// `step` arguments; `limit` > 1 limits to a fraction of the rest.
+    Range {
+        /// Last key index relative to the begin index.
+        lastkey: i32,
+        /// Step between keys.
+        step: i32,
+        /// Fraction limit (0: none).
+        limit: i32,
+    },
+    /// The key count is an argument.
+    Keynum {
+        /// Index of the count, relative to the begin index.
+        keynumidx: i32,
+        /// First key, relative to the begin index.
+        firstkey: i32,
+        /// Step between keys.
+        step: i32,
+    },
+    /// Only the command knows.
+    Unknown,
+}
+
+/// One key specification of a command.
+#[derive(Debug, Clone, Copy)]
+pub struct KeySpec {
+    /// Flags such as `RW`, `ACCESS`, `UPDATE` (upper case as in Redis).
+    pub flags: &'static [&'static str],
+    /// Where the search starts.
+    pub begin: BeginSearch,
+    /// How keys are found.
+    pub find: FindKeys,
+}
+
+/// Metadata of one command or subcommand (`container|sub`).
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    /// Lower-case name; subcommands are `container|sub`.
+    pub name: &'static str,
+    /// Command group (`string`, `generic`, `server`, ...).
+    pub group: &'static str,
+    /// Redis version that introduced it.
+    pub since: &'static str,
+    /// Redis arity: exact when positive, minimum when negative.
+    pub arity: i32,
+    /// Command flags, lower case as `COMMAND INFO` reports them.
+    pub flags: &'static [&'static str],
+    /// ACL categories (upper case, without `@`) beyond those implied by flags.
+    pub acl: &'static [&'static str],
+    /// Key specifications.
+    pub key_specs: &'static [KeySpec],
+    /// Documented complexity.
+    pub complexity: &'static str,
+    /// Doc flags (`DEPRECATED`, `SYSCMD`).
+    pub doc_flags: &'static [&'static str],
+    /// Version that deprecated it, or empty.
+    pub deprecated_since: &'static str,
+    /// Command tips (`NONDETERMINISTIC_OUTPUT`, `REQUEST_POLICY:...`).
+    pub tips: &'static [&'static str],
+    /// The Redis JSON file it came from (under `reference/`).
+    pub source: &'static str,
+}
+
+impl Spec {
+    /// Whether the command has flag `f` (lower case).
+    pub fn has_flag(&self, f: &str) -> bool {
+        self.flags.contains(&f)
+    }
+
+    /// Whether the argument count `argc` (command name included) fits the
+    /// arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        if self.arity >= 0 {
+            argc == self.arity as usize
+        } else {
+            argc >= (-self.arity) as usize
+        }
+    }
+}
+
+include!(concat!(env!("OUT_DIR"), "/commands_gen.rs"));
+
+/// Looks a spec up by lower-case full name.
+pub fn find(name: &str) -> Option<&'static Spec> {
+    SPECS.iter().find(|s| s.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_matches_reference_shape() {
+        let get = find("get").unwrap();
+        assert_eq!(get.arity, 2);
+        assert_eq!(get.flags, &["readonly", "fast"]);
+        assert_eq!(get.key_specs[0].begin, BeginSearch::Index(1));
+        let list = find("client|list").unwrap();
+        assert_eq!(list.arity, -2);
+        assert!(SPECS.len() > 350);
+    }
+}

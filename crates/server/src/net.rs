@@ -1,0 +1,292 @@
+//! Listeners and connections. Each connection is one task on the tokio
+//! multi-thread runtime (one worker thread per core): it reads whatever the
+//! socket has, runs every complete request in that read as one batch, and
+//! writes all their replies with one write.
+
+use crate::client::{Client, ClientShared};
+use crate::dispatch;
+use crate::server::Server;
+use kvik_protocol::request::Parsed;
+use kvik_protocol::{Limits, ReplyBuf, RequestParser};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UnixListener};
+
+/// Bytes read per `read` call at least.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Accept loop for a TCP listener.
+pub async fn accept_tcp(srv: Arc<Server>, listener: TcpListener) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("Accepting client connection: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let local = stream
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let srv = srv.clone();
+        let loopback = peer.ip().is_loopback();
+        tokio::spawn(async move {
+            serve(srv, stream, peer.to_string(), local, false, loopback).await;
+        });
+    }
+}
+
+/// Accept loop for a unix socket listener.
+pub async fn accept_unix(srv: Arc<Server>, listener: UnixListener, path: String) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("Accepting client connection: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let srv = srv.clone();
+        let path = path.clone();
+        tokio::spawn(async move {
+            serve(srv, stream, path.clone(), path, true, true).await;
+        });
+    }
+}
+
+/// Whether a new connection must be refused by protected mode.
+fn protected_refusal(srv: &Server, loopback: bool) -> bool {
+    !loopback
+        && srv.tun.protected_mode.load(Ordering::Relaxed)
+        && srv.config.read().get("requirepass").is_empty()
+}
+
+const DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    srv: Arc<Server>,
+    mut stream: S,
+    addr: String,
+    laddr: String,
+    unix: bool,
+    loopback: bool,
+) {
+    srv.stats
+        .connections_received
+        .fetch_add(1, Ordering::Relaxed);
+    if protected_refusal(&srv, loopback) {
+        let _ = stream.write_all(DENIED.as_bytes()).await;
+        return;
+    }
+    let maxclients = srv.tun.maxclients.load(Ordering::Relaxed) as usize;
+    if srv.stats.connected_clients.load(Ordering::Relaxed) >= maxclients {
+        srv.stats
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        return;
+    }
+    let id = srv.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let shared = ClientShared::new(id, addr, laddr, unix, crate::util::now_ms());
+    srv.clients.lock().insert(id, shared.clone());
+    srv.stats.connected_clients.fetch_add(1, Ordering::Relaxed);
+    let authenticated = srv.config.read().get("requirepass").is_empty();
+    let mut client = Client::new(shared.clone(), authenticated);
+    let mut conn = Conn {
+        rbuf: Vec::with_capacity(READ_CHUNK),
+        parser: RequestParser::new(),
+        out: ReplyBuf::new(),
+    };
+    let result = conn.run(&srv, &mut client, &mut stream).await;
+    if let Err(e) = result {
+        tracing::debug!("client {id} closed: {e}");
+    }
+    let _ = stream.shutdown().await;
+    if shared.monitor.swap(false, Ordering::Relaxed) {
+        srv.monitors.fetch_sub(1, Ordering::Relaxed);
+    }
+    srv.clients.lock().remove(&id);
+    srv.stats.connected_clients.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Buffers of one connection.
+struct Conn {
+    rbuf: Vec<u8>,
+    parser: RequestParser,
+    out: ReplyBuf,
+}
+
+/// What processing the buffered requests ended with.
+enum Batch {
+    /// Everything complete was run; wait for more bytes.
+    More,
+    /// Close after writing the replies.
+    Close,
+    /// Close at once without writing (HTTP probe).
+    Abort,
+    /// Clients are paused; retry later.
+    Paused,
+}
+
+impl Conn {
+    async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        srv: &Server,
+        client: &mut Client,
+        stream: &mut S,
+    ) -> std::io::Result<()> {
+        let shared = client.shared.clone();
+        loop {
+            if shared.killed.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let want = match self.parser.in_progress() {
+                true => READ_CHUNK,
+                false => READ_CHUNK,
+            };
+            if self.rbuf.capacity() - self.rbuf.len() < want {
+                self.rbuf.reserve(want);
+            }
+            let timeout = srv.tun.timeout.load(Ordering::Relaxed);
+            let idle = async {
+                if timeout > 0 && !shared.monitor.load(Ordering::Relaxed) {
+                    tokio::time::sleep(std::time::Duration::from_secs(timeout as u64)).await
+                } else {
+                    std::future::pending::<()>().await
+                }
+            };
+            tokio::select! {
+                r = stream.read_buf(&mut self.rbuf) => {
+                    let n = r?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    srv.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    shared.net_in.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                _ = shared.wake.notified() => {
+                    if shared.killed.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                }
+                _ = idle => {
+                    return Ok(());
+                }
+            }
+            let pushed = std::mem::take(&mut *shared.pushed.lock());
+            if !pushed.is_empty() {
+                self.out.raw(&pushed);
+            }
+            let mut outcome = self.process(srv, client);
+            while let Batch::Paused = outcome {
+                self.flush(srv, stream).await?;
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                if shared.killed.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                outcome = self.process(srv, client);
+            }
+            let limit = srv.tun.client_query_buffer_limit.load(Ordering::Relaxed) as usize;
+            if self.rbuf.len() + self.parser.overhead() > limit {
+                tracing::warn!(
+                    "Closing client that reached max query buffer length: id={} addr={} (qbuf initial bytes: {:?})",
+                    client.id(),
+                    client.shared.addr,
+                    String::from_utf8_lossy(&self.rbuf[..self.rbuf.len().min(64)])
+                );
+                return Ok(());
+            }
+            shared.qbuf.store(self.rbuf.len() as u64, Ordering::Relaxed);
+            match outcome {
+                Batch::Abort => return Ok(()),
+                Batch::Close => {
+                    self.flush(srv, stream).await?;
+                    return Ok(());
+                }
+                _ => self.flush(srv, stream).await?,
+            }
+            if self.rbuf.is_empty() && self.rbuf.capacity() > 4 * READ_CHUNK {
+                self.rbuf = Vec::with_capacity(READ_CHUNK);
+            }
+        }
+    }
+
+    async fn flush<S: AsyncWrite + Unpin>(&mut self, srv: &Server, stream: &mut S) -> std::io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        stream.write_all(self.out.as_bytes()).await?;
+        srv.stats
+            .net_output_bytes
+            .fetch_add(self.out.len() as u64, Ordering::Relaxed);
+        if self.out.raw_mut().capacity() > 1 << 20 {
+            *self.out.raw_mut() = Vec::with_capacity(READ_CHUNK);
+        } else {
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    /// Runs every complete request in the read buffer.
+    fn process(&mut self, srv: &Server, client: &mut Client) -> Batch {
+        let limits = Limits {
+            max_bulk_len: srv.tun.proto_max_bulk_len.load(Ordering::Relaxed),
+            max_multibulk_len: i32::MAX as u64,
+            unauthenticated: !client.authenticated,
+        };
+        let mut start = 0;
+        let mut result = Batch::More;
+        while start < self.rbuf.len() {
+            let buf = &self.rbuf[start..];
+            match self.parser.parse(buf, &limits) {
+                Ok(Parsed::Request(n)) => {
+                    let argv: smallvec::SmallVec<[&[u8]; 8]> =
+                        (0..self.parser.argc()).map(|i| self.parser.arg(buf, i)).collect();
+                    if crate::cmd::connection::paused_for(srv, &argv) {
+                        // Re-parse this request when the pause ends.
+                        result = Batch::Paused;
+                        break;
+                    }
+                    let keep = dispatch::execute(srv, client, &mut self.out, &argv);
+                    start += n;
+                    if !keep {
+                        result = Batch::Abort;
+                        break;
+                    }
+                    if client.close_after_reply {
+                        result = Batch::Close;
+                        break;
+                    }
+                }
+                Ok(Parsed::Empty(n)) => start += n,
+                Ok(Parsed::Incomplete { .. }) => break,
+                Err(e) => {
+                    tracing::debug!("Protocol error ({e}) from client id={}", client.id());
+                    self.out.error(&format!("ERR {e}"));
+                    srv.count_error("ERR");
+                    result = Batch::Close;
+                    break;
+                }
+            }
+        }
+        if start > 0 {
+            self.rbuf.drain(..start);
+        }
+        if let Batch::Paused = result {
+            // The parser must start again at the paused request.
+            self.parser = RequestParser::new();
+        }
+        client
+            .shared
+            .resp
+            .store(if self.out.resp3() { 3 } else { 2 }, Ordering::Relaxed);
+        result
+    }
+}

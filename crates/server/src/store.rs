@@ -1,0 +1,156 @@
+//! The keyspace: databases × shards. A key lives in shard
+//! `key_hash_slot(key) % shards` (Redis Cluster's slot function, so keys
+//! sharing a `{hash tag}` share a shard). Each shard is one mutex over the
+//! tables of all databases for that shard.
+//!
+//! Locking rules (see docs/architecture.md): a command locks the shards of
+//! its keys in ascending order; keyless commands (KEYS, SCAN, DBSIZE,
+//! FLUSHALL, RANDOMKEY, SWAPDB) lock all shards in order. No code locks a
+//! shard while holding a higher-numbered one, so there is no deadlock.
+
+use kvik_core::crc16::key_hash_slot;
+use kvik_core::table::Table;
+use parking_lot::{Mutex, MutexGuard};
+
+/// One shard: a table per database.
+#[derive(Debug)]
+pub struct Shard {
+    /// Tables indexed by database number.
+    pub dbs: Vec<Table>,
+    /// Active-expiry resume position per database.
+    pub expire_pos: Vec<usize>,
+}
+
+/// All shards.
+#[derive(Debug)]
+pub struct Store {
+    shards: Box<[Mutex<Shard>]>,
+    databases: usize,
+}
+
+impl Store {
+    /// A store with `shards` shards of `databases` databases each.
+    pub fn new(shards: usize, databases: usize) -> Store {
+        let shards = (0..shards.max(1))
+            .map(|_| {
+                Mutex::new(Shard {
+                    dbs: (0..databases).map(|_| Table::new()).collect(),
+                    expire_pos: vec![0; databases],
+                })
+            })
+            .collect();
+        Store { shards, databases }
+    }
+
+    /// Number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Number of databases.
+    pub fn databases(&self) -> usize {
+        self.databases
+    }
+
+    /// The shard a key belongs to.
+    #[inline]
+    pub fn shard_of(&self, key: &[u8]) -> usize {
+        key_hash_slot(key) as usize % self.shards.len()
+    }
+
+    /// Locks one shard.
+    pub fn lock(&self, shard: usize) -> MutexGuard<'_, Shard> {
+        self.shards[shard].lock()
+    }
+
+    /// Locks the given shards (any order, duplicates allowed) in ascending
+    /// order.
+    pub fn lock_set(&self, mut ids: Vec<usize>) -> Locked<'_> {
+        ids.sort_unstable();
+        ids.dedup();
+        let guards = ids.into_iter().map(|i| (i, self.shards[i].lock())).collect();
+        Locked { guards, all: false }
+    }
+
+    /// Locks every shard in ascending order.
+    pub fn lock_all(&self) -> Locked<'_> {
+        let guards = (0..self.shards.len())
+            .map(|i| (i, self.shards[i].lock()))
+            .collect();
+        Locked { guards, all: true }
+    }
+
+    /// Number of keys in `db` (locks shard by shard; not a snapshot).
+    pub fn db_len(&self, db: usize) -> usize {
+        self.shards.iter().map(|s| s.lock().dbs[db].len()).sum()
+    }
+
+    /// (keys, volatile keys) per database, for INFO keyspace.
+    pub fn keyspace_counts(&self) -> Vec<(usize, usize)> {
+        let mut out = vec![(0, 0); self.databases];
+        for s in self.shards.iter() {
+            let g = s.lock();
+            for (i, t) in g.dbs.iter().enumerate() {
+                out[i].0 += t.len();
+                out[i].1 += t.volatile_len();
+            }
+        }
+        out
+    }
+}
+
+/// A set of locked shards.
+pub struct Locked<'a> {
+    guards: Vec<(usize, MutexGuard<'a, Shard>)>,
+    all: bool,
+}
+
+impl<'a> Locked<'a> {
+    /// Holds no shard (keyless commands that touch no data).
+    pub fn none() -> Locked<'a> {
+        Locked {
+            guards: Vec::new(),
+            all: false,
+        }
+    }
+
+    /// Whether every shard is held.
+    pub fn is_all(&self) -> bool {
+        self.all
+    }
+
+    /// The locked shard `id`, if held.
+    pub fn shard(&mut self, id: usize) -> Option<&mut Shard> {
+        if self.all {
+            return self.guards.get_mut(id).map(|(_, g)| &mut **g);
+        }
+        self.guards
+            .iter_mut()
+            .find(|(i, _)| *i == id)
+            .map(|(_, g)| &mut **g)
+    }
+
+    /// Read access to the locked shard `id`, if held.
+    pub fn shard_ref(&self, id: usize) -> Option<&Shard> {
+        if self.all {
+            return self.guards.get(id).map(|(_, g)| &**g);
+        }
+        self.guards.iter().find(|(i, _)| *i == id).map(|(_, g)| &**g)
+    }
+
+    /// All held shards in ascending order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Shard> + use<'_, 'a> {
+        self.guards.iter_mut().map(|(_, g)| &mut **g)
+    }
+
+    /// All held shards in ascending order.
+    pub fn iter(&self) -> impl Iterator<Item = &Shard> + use<'_, 'a> {
+        self.guards.iter().map(|(_, g)| &**g)
+    }
+
+    /// Releases every lock.
+    pub fn release(&mut self) {
+        self.guards.clear();
+        self.all = false;
+    }
+}
