@@ -182,9 +182,8 @@ impl Entry {
         // SAFETY: the blob is `total` bytes long and every write below stays
         // inside the offsets summed into `total` above.
         let blob = unsafe { std::slice::from_raw_parts_mut(raw, total) };
-        let header = kind
-            | if expire.is_some() { FLAG_EXPIRE } else { 0 }
-            | ((lru & LRU_MAX) << LRU_SHIFT);
+        let header =
+            kind | if expire.is_some() { FLAG_EXPIRE } else { 0 } | ((lru & LRU_MAX) << LRU_SHIFT);
         blob[..4].copy_from_slice(&header.to_le_bytes());
         let mut at = 4 + write_varint(&mut blob[4..], key.len());
         blob[at..at + key.len()].copy_from_slice(key);
@@ -292,7 +291,9 @@ impl Entry {
         let header = (s.header & ((1 << LRU_SHIFT) - 1)) | ((lru & LRU_MAX) << LRU_SHIFT);
         // SAFETY: the header occupies the first 4 bytes of the blob, and
         // `&mut self` gives exclusive access.
-        unsafe { std::ptr::copy_nonoverlapping(header.to_le_bytes().as_ptr(), self.ptr.as_ptr(), 4) }
+        unsafe {
+            std::ptr::copy_nonoverlapping(header.to_le_bytes().as_ptr(), self.ptr.as_ptr(), 4)
+        }
     }
 
     fn payload(&self, s: &Shape) -> Payload<'_> {
@@ -362,7 +363,11 @@ impl Entry {
             (Some(at), Some(t)) => {
                 // SAFETY: `at..at+8` is the expiry field inside the blob.
                 unsafe {
-                    std::ptr::copy_nonoverlapping(t.to_le_bytes().as_ptr(), self.ptr.as_ptr().add(at), 8)
+                    std::ptr::copy_nonoverlapping(
+                        t.to_le_bytes().as_ptr(),
+                        self.ptr.as_ptr().add(at),
+                        8,
+                    )
                 }
             }
             (None, None) => {}
@@ -456,7 +461,12 @@ impl Drop for Entry {
             drop(unsafe { Box::from_raw(p) });
         }
         // SAFETY: allocated by `assemble` with this size and alignment 1.
-        unsafe { dealloc(self.ptr.as_ptr(), Layout::from_size_align_unchecked(s.total, 1)) }
+        unsafe {
+            dealloc(
+                self.ptr.as_ptr(),
+                Layout::from_size_align_unchecked(s.total, 1),
+            )
+        }
     }
 }
 

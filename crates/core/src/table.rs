@@ -272,7 +272,12 @@ impl Table {
     /// Removes every entry for which `f` returns true, visiting at most the
     /// slots starting at `from` for `budget` slots; returns where to resume
     /// and how many entries were removed. Used by the active expiry cycle.
-    pub fn sweep(&mut self, from: usize, budget: usize, mut f: impl FnMut(&Entry) -> bool) -> (usize, usize) {
+    pub fn sweep(
+        &mut self,
+        from: usize,
+        budget: usize,
+        mut f: impl FnMut(&Entry) -> bool,
+    ) -> (usize, usize) {
         if self.slots.is_empty() {
             return (0, 0);
         }
@@ -350,7 +355,11 @@ mod tests {
     fn sweep_removes_matching() {
         let mut t = Table::new();
         for i in 0..500u32 {
-            t.insert(Entry::new(&i.to_be_bytes(), NewValue::Int(i as i64), Some(i as i64)));
+            t.insert(Entry::new(
+                &i.to_be_bytes(),
+                NewValue::Int(i as i64),
+                Some(i as i64),
+            ));
         }
         let mut pos = 0;
         let mut total = 0;
