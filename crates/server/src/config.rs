@@ -17,6 +17,8 @@ pub enum Kind {
     Bool,
     /// An integer in `[min, max]`.
     Int(i64, i64),
+    /// An octal number up to the bound (file permissions).
+    Octal(u32),
     /// A memory amount (`1gb`, `100mb`, `10k`, bytes) up to the bound.
     Memory(u64),
     /// One of these words.
@@ -95,7 +97,7 @@ pub static PARAMS: &[Param] = &[
     p("bind", Kind::Bind, "127.0.0.1 -::1", false),
     p("protected-mode", Kind::Bool, "yes", true),
     p("unixsocket", Kind::Str, "", false),
-    p("unixsocketperm", Kind::Int(0, 0o777), "0", false),
+    p("unixsocketperm", Kind::Octal(0o777), "0", false),
     p("save", Kind::Save, "3600 1 300 100 60 10000", true),
     p("appendonly", Kind::Bool, "no", true),
     p("appendfsync", Kind::Enum(&["always", "everysec", "no"]), "everysec", true),
@@ -240,6 +242,10 @@ pub fn validate(param: &Param, value: &str) -> Result<String, ConfigError> {
             }
             Ok(v.to_string())
         }
+        Kind::Octal(max) => match u32::from_str_radix(value, 8) {
+            Ok(v) if v <= max => Ok(format!("{v:o}")),
+            _ => Err("argument couldn't be parsed into an integer".into()),
+        },
         Kind::Memory(max) => {
             let v = parse_memory(value).ok_or_else(|| "argument must be a memory value".to_string())?;
             if v > max {

@@ -6,6 +6,7 @@
 //! `kvik_core` (entries, tables, pure data operations). Beside them:
 //! [`config`], [`expire`] (active expiry), [`logging`].
 
+pub mod alloc;
 pub mod client;
 pub mod cmd;
 pub mod commands;
@@ -30,7 +31,7 @@ pub async fn run(config: Config, threads: usize) -> i32 {
     let port = config.get_i64("port");
     let bind = config.get("bind").to_string();
     let unixsocket = config.get("unixsocket").to_string();
-    let unixperm = config.get_i64("unixsocketperm");
+    let unixperm = u32::from_str_radix(config.get("unixsocketperm"), 8).unwrap_or(0);
     let persistence_asked = !config.get("save").is_empty() || config.get_bool("appendonly");
     let srv = Server::new(config);
     tracing::info!(
@@ -86,7 +87,7 @@ pub async fn run(config: Config, threads: usize) -> i32 {
                     use std::os::unix::fs::PermissionsExt;
                     let _ = std::fs::set_permissions(
                         &unixsocket,
-                        std::fs::Permissions::from_mode(unixperm as u32),
+                        std::fs::Permissions::from_mode(unixperm),
                     );
                 }
                 tokio::spawn(net::accept_unix(srv.clone(), l, unixsocket.clone()));

@@ -2,9 +2,10 @@
 //! redis-server's command-line conventions.
 
 use kvik_server::config::Config;
-use kvik_server::server::{Server, KVIK_VERSION, REDIS_VERSION};
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use kvik_server::server::{KVIK_VERSION, REDIS_VERSION};
+
+#[global_allocator]
+static ALLOC: kvik_server::alloc::CountingAlloc = kvik_server::alloc::CountingAlloc;
 
 fn usage() {
     eprintln!(
@@ -112,7 +113,3 @@ fn daemonize() {
     }
 }
 
-#[allow(dead_code)]
-fn _assert_send(_: Arc<Server>) {
-    let _ = Ordering::Relaxed;
-}

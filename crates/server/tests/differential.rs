@@ -198,34 +198,40 @@ fn execute(conn: &mut RespConn, cmd: &CommandStep) -> io::Result<Reply> {
     }
 }
 
-/// Compare two replies under `mode`; `Err` describes the mismatch, rendered
-/// in the compared form.
+/// Compare two replies under `mode`; `Err` carries both replies rendered in
+/// the compared form (sorted, shapes, ...) for the report.
 fn compare(mode: &Compare, oracle: &Reply, candidate: &Reply) -> Result<(), (String, String)> {
-    let (a, b) = match mode {
-        Compare::Exact => (oracle.pretty(), candidate.pretty()),
-        Compare::Sorted => (
-            oracle.sorted_top_level().pretty(),
-            candidate.sorted_top_level().pretty(),
-        ),
-        Compare::Type => (oracle.shape(), candidate.shape()),
-        Compare::Range(lo, hi) => {
-            let check = |r: &Reply| match r {
-                Reply::Integer(n) if (lo..=hi).contains(&n) => "in range".to_string(),
-                other => format!("{} (expected an integer in {lo}..={hi})", other.pretty()),
-            };
-            (check(oracle), check(candidate))
+    match mode {
+        Compare::Skip | Compare::Differs(_) => Ok(()),
+        Compare::Exact if oracle == candidate => Ok(()),
+        Compare::Exact => Err((oracle.pretty(), candidate.pretty())),
+        Compare::Sorted => {
+            let (a, b) = (oracle.sorted_top_level(), candidate.sorted_top_level());
+            if a == b {
+                Ok(())
+            } else {
+                Err((a.pretty(), b.pretty()))
+            }
         }
-        Compare::Skip | Compare::Differs(_) => return Ok(()),
-    };
-    let equal = match mode {
-        Compare::Exact => oracle == candidate,
-        Compare::Sorted => oracle.sorted_top_level() == candidate.sorted_top_level(),
-        _ => a == b,
-    };
-    if equal {
-        Ok(())
-    } else {
-        Err((a, b))
+        Compare::Type => {
+            let (a, b) = (oracle.shape(), candidate.shape());
+            if a == b {
+                Ok(())
+            } else {
+                Err((a, b))
+            }
+        }
+        Compare::Range(lo, hi) => {
+            let in_range = |r: &Reply| matches!(r, Reply::Integer(n) if (*lo..=*hi).contains(n));
+            if in_range(oracle) && in_range(candidate) {
+                return Ok(());
+            }
+            let show = |r: &Reply| {
+                let verdict = if in_range(r) { "ok" } else { "NOT" };
+                format!("{} ({verdict} an integer in {lo}..={hi})", r.pretty())
+            };
+            Err((show(oracle), show(candidate)))
+        }
     }
 }
 
@@ -307,10 +313,15 @@ impl Runner<'_> {
                 match conn.call(cmd) {
                     Ok(Reply::Simple(s)) if s == b"OK" => {}
                     other => {
+                        let got = match other {
+                            Ok(reply) => reply.compact(),
+                            Err(e) => format!("I/O error: {e}"),
+                        };
                         return Err(format!(
-                            "setup `{}` on {label} failed: {other:?}",
+                            "setup `{}` on {label} failed: {got} \
+                             (every script starts with FLUSHALL and SELECT 0; file not run)",
                             cmd.join(" ")
-                        ))
+                        ));
                     }
                 }
             }

@@ -49,6 +49,78 @@ pub struct KeySpec {
     pub begin: BeginSearch,
     /// How keys are found.
     pub find: FindKeys,
+    /// Redis's explanatory note (empty when none).
+    pub notes: &'static str,
+}
+
+/// The type of a documented argument (`COMMAND DOCS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgType {
+    /// `string`
+    String,
+    /// `integer`
+    Integer,
+    /// `double`
+    Double,
+    /// `key`
+    Key,
+    /// `pattern`
+    Pattern,
+    /// `unix-time`
+    UnixTime,
+    /// `pure-token`
+    PureToken,
+    /// `oneof`: exactly one of the nested arguments.
+    OneOf,
+    /// `block`: all nested arguments in order.
+    Block,
+}
+
+impl ArgType {
+    /// The name `COMMAND DOCS` reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArgType::String => "string",
+            ArgType::Integer => "integer",
+            ArgType::Double => "double",
+            ArgType::Key => "key",
+            ArgType::Pattern => "pattern",
+            ArgType::UnixTime => "unix-time",
+            ArgType::PureToken => "pure-token",
+            ArgType::OneOf => "oneof",
+            ArgType::Block => "block",
+        }
+    }
+}
+
+/// One documented argument of a command. Empty strings mean "absent", as
+/// NULL does in Redis's generated tables.
+#[derive(Debug, Clone, Copy)]
+pub struct Arg {
+    /// Lower-case name.
+    pub name: &'static str,
+    /// Type.
+    pub kind: ArgType,
+    /// Display text when it differs from the name (e.g. `ip:port`).
+    pub display: &'static str,
+    /// Index of the key spec this key argument belongs to, or -1.
+    pub key_spec_index: i32,
+    /// Upper-case token preceding the value (`EX`), or empty.
+    pub token: &'static str,
+    /// Short description, or empty.
+    pub summary: &'static str,
+    /// Version that added the argument, or empty.
+    pub since: &'static str,
+    /// Version that deprecated the argument, or empty.
+    pub deprecated_since: &'static str,
+    /// May be omitted.
+    pub optional: bool,
+    /// May repeat.
+    pub multiple: bool,
+    /// Repeats together with its token.
+    pub multiple_token: bool,
+    /// Nested arguments of `oneof` / `block`.
+    pub args: &'static [Arg],
 }
 
 /// Metadata of one command or subcommand (`container|sub`).
@@ -74,10 +146,22 @@ pub struct Spec {
     pub doc_flags: &'static [&'static str],
     /// Version that deprecated it, or empty.
     pub deprecated_since: &'static str,
-    /// Command tips (`NONDETERMINISTIC_OUTPUT`, `REQUEST_POLICY:...`).
+    /// Command tips, lower case as `COMMAND INFO` reports them
+    /// (`nondeterministic_output`, `request_policy:all_shards`).
     pub tips: &'static [&'static str],
     /// The Redis JSON file it came from (under `reference/`).
     pub source: &'static str,
+    /// One-line summary.
+    pub summary: &'static str,
+    /// What replaces a deprecated command, or empty.
+    pub replaced_by: &'static str,
+    /// `(version, change)` notes.
+    pub history: &'static [(&'static str, &'static str)],
+    /// Documented arguments.
+    pub args: &'static [Arg],
+    /// Whether Redis has a command-specific key extraction function (used
+    /// when key specs cannot tell, e.g. `SORT`, or flags vary, e.g. `SET`).
+    pub getkeys_function: bool,
 }
 
 impl Spec {

@@ -192,8 +192,14 @@ impl ServerProcess {
                 return Err((true, format!("process exited during startup ({status})")));
             }
             if let Ok(mut conn) = RespConn::connect(self.port, Duration::from_secs(1)) {
-                if let Ok(Reply::Simple(s)) = conn.call(&["PING"]) {
-                    if s == b"PONG" {
+                let answered = match conn.call(&["PING"]) {
+                    Ok(Reply::Simple(s)) => s == b"PONG",
+                    // A server with requirepass is up when it asks for AUTH.
+                    Ok(Reply::Error(e)) => e.starts_with(b"NOAUTH"),
+                    _ => false,
+                };
+                {
+                    if answered {
                         // Make sure the PONG came from our process and not
                         // from someone else holding the port we failed to bind.
                         thread::sleep(Duration::from_millis(30));
