@@ -32,6 +32,11 @@ const KIND_EMB: u32 = 0;
 const KIND_INT: u32 = 1;
 const KIND_OBJ: u32 = 2;
 const FLAG_EXPIRE: u32 = 1 << 2;
+/// An integer value that Redis would hold as its own object rather than a
+/// shared one (a COPY of a small integer): `OBJECT REFCOUNT` answers 1.
+const FLAG_UNSHARED: u32 = 1 << 3;
+/// Flags carried over when a blob is rebuilt.
+const KEEP_FLAGS: u32 = FLAG_UNSHARED;
 const LRU_SHIFT: u32 = 8;
 /// Largest value of the 24-bit LRU/LFU field.
 pub const LRU_MAX: u32 = (1 << 24) - 1;
@@ -55,6 +60,9 @@ pub enum NewValue<'a> {
     Str(&'a [u8]),
     /// An integer string.
     Int(i64),
+    /// A string kept as `embstr` even when it looks like an integer (Redis
+    /// stores INCRBYFLOAT results this way); `raw` past 44 bytes.
+    Embstr(&'a [u8]),
     /// A heap object as is (a `raw` string keeps the raw encoding).
     Obj(Object),
 }
@@ -155,6 +163,13 @@ impl Entry {
                 }
             }
             NewValue::Int(n) => Self::assemble(key, expire_ms, 0, Payload::Int(n)),
+            NewValue::Embstr(s) if s.len() <= EMBSTR_MAX => {
+                Self::assemble(key, expire_ms, 0, Payload::Emb(s))
+            }
+            NewValue::Embstr(s) => {
+                let obj = Box::into_raw(Box::new(Object::Str(s.to_vec())));
+                Self::assemble(key, expire_ms, 0, Payload::Obj(obj))
+            }
             NewValue::Obj(o) => {
                 let obj = Box::into_raw(Box::new(o));
                 Self::assemble(key, expire_ms, 0, Payload::Obj(obj))
@@ -162,7 +177,10 @@ impl Entry {
         }
     }
 
-    fn assemble(key: &[u8], expire: Option<i64>, lru: u32, payload: Payload<'_>) -> Entry {
+    /// Builds a blob. `keep` holds header bits in place: the LRU field
+    /// (`<< LRU_SHIFT`) and the flags in `KEEP_FLAGS`; other bits are
+    /// ignored.
+    fn assemble(key: &[u8], expire: Option<i64>, keep: u32, payload: Payload<'_>) -> Entry {
         let (kind, payload_len) = match &payload {
             Payload::Emb(s) => (KIND_EMB, varint_len(s.len()) + s.len()),
             Payload::Int(_) => (KIND_INT, 8),
@@ -182,8 +200,9 @@ impl Entry {
         // SAFETY: the blob is `total` bytes long and every write below stays
         // inside the offsets summed into `total` above.
         let blob = unsafe { std::slice::from_raw_parts_mut(raw, total) };
-        let header =
-            kind | if expire.is_some() { FLAG_EXPIRE } else { 0 } | ((lru & LRU_MAX) << LRU_SHIFT);
+        let header = kind
+            | if expire.is_some() { FLAG_EXPIRE } else { 0 }
+            | (keep & ((LRU_MAX << LRU_SHIFT) | KEEP_FLAGS));
         blob[..4].copy_from_slice(&header.to_le_bytes());
         let mut at = 4 + write_varint(&mut blob[4..], key.len());
         blob[at..at + key.len()].copy_from_slice(key);
@@ -278,6 +297,11 @@ impl Entry {
     /// Whether the key has an expiry at or before `now_ms`.
     pub fn is_expired(&self, now_ms: i64) -> bool {
         matches!(self.expire(), Some(t) if t <= now_ms)
+    }
+
+    /// Whether an integer value is a private copy (see `FLAG_UNSHARED`).
+    pub fn is_unshared(&self) -> bool {
+        self.shape().header & FLAG_UNSHARED != 0
     }
 
     /// The 24-bit LRU clock or LFU counter.
@@ -387,7 +411,7 @@ impl Entry {
         let s = self.shape();
         let key = key.unwrap_or_else(|| self.bytes(s.key_start, s.key_len));
         let expire = expire.unwrap_or_else(|| self.expire());
-        let fresh = Self::assemble(key, expire, s.header >> LRU_SHIFT, self.payload(&s));
+        let fresh = Self::assemble(key, expire, s.header, self.payload(&s));
         let old = std::mem::replace(self, fresh);
         // The payload now belongs to `fresh`: free only the old blob.
         old.free_blob_only();
@@ -406,7 +430,7 @@ impl Entry {
     pub fn duplicate(&self, key: &[u8], expire_ms: Option<i64>) -> Entry {
         match self.value() {
             ValueRef::Str(b) => Self::assemble(key, expire_ms, 0, Payload::Emb(b)),
-            ValueRef::Int(n) => Self::assemble(key, expire_ms, 0, Payload::Int(n)),
+            ValueRef::Int(n) => Self::assemble(key, expire_ms, FLAG_UNSHARED, Payload::Int(n)),
             ValueRef::Obj(o) => Entry::new(key, NewValue::Obj(o.clone()), expire_ms),
         }
     }
@@ -501,6 +525,8 @@ mod tests {
         assert_eq!(e.value(), ValueRef::Int(i64::MIN));
         let e = Entry::new(b"k", NewValue::Str(b"9223372036854775808"), None);
         assert!(matches!(e.value(), ValueRef::Str(_)));
+        let e = Entry::new(b"k", NewValue::Embstr(b"2"), None);
+        assert_eq!(e.value(), ValueRef::Str(b"2"));
     }
 
     #[test]
@@ -534,6 +560,12 @@ mod tests {
         }
         let copy = e.duplicate(b"k3", None);
         drop(e);
+        let small = Entry::new(b"n", NewValue::Int(7), None);
+        assert!(!small.is_unshared());
+        let mut dup = small.duplicate(b"m", None);
+        dup.set_expire(Some(9));
+        dup.set_lru(3);
+        assert!(dup.is_unshared() && dup.lru() == 3 && dup.expire() == Some(9));
         match copy.value() {
             ValueRef::Obj(Object::Str(v)) => assert_eq!(v.len(), 1004),
             other => panic!("unexpected {other:?}"),

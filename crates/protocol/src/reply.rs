@@ -117,14 +117,21 @@ impl ReplyBuf {
     /// An error reply. `msg` is the full message including its code, e.g.
     /// `ERR syntax error` or `WRONGTYPE Operation ...`.
     pub fn error(&mut self, msg: &str) {
+        self.error_bytes(msg.as_bytes());
+    }
+
+    /// An error reply from raw bytes (messages quoting user arguments).
+    pub fn error_bytes(&mut self, msg: &[u8]) {
         self.buf.push(b'-');
-        self.push_line(msg.as_bytes());
+        self.push_line(msg);
     }
 
     fn push_line(&mut self, s: &[u8]) {
         if s.iter().any(|&c| c == b'\r' || c == b'\n') {
-            self.buf
-                .extend(s.iter().map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }));
+            self.buf.extend(
+                s.iter()
+                    .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
+            );
         } else {
             self.buf.extend_from_slice(s);
         }
@@ -209,7 +216,8 @@ impl ReplyBuf {
     /// A boolean: `#t`/`#f` in RESP3, `:1`/`:0` in RESP2.
     pub fn boolean(&mut self, b: bool) {
         if self.resp3 {
-            self.buf.extend_from_slice(if b { b"#t\r\n" } else { b"#f\r\n" });
+            self.buf
+                .extend_from_slice(if b { b"#t\r\n" } else { b"#f\r\n" });
         } else {
             self.int(b as i64);
         }
@@ -303,7 +311,10 @@ mod tests {
         r.null_array();
         r.double_text(b"1.5");
         r.set(0);
-        assert_eq!(r.as_bytes(), b"*2\r\n$1\r\nk\r\n:1\r\n$-1\r\n*-1\r\n$3\r\n1.5\r\n*0\r\n");
+        assert_eq!(
+            r.as_bytes(),
+            b"*2\r\n$1\r\nk\r\n:1\r\n$-1\r\n*-1\r\n$3\r\n1.5\r\n*0\r\n"
+        );
     }
 
     #[test]

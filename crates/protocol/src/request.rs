@@ -293,7 +293,11 @@ fn parse_len(s: &[u8]) -> Option<i64> {
         return None;
     }
     if digits[0] == b'0' {
-        return if digits.len() == 1 && !neg { Some(0) } else { None };
+        return if digits.len() == 1 && !neg {
+            Some(0)
+        } else {
+            None
+        };
     }
     let mut v: i64 = 0;
     for &d in digits {
@@ -462,27 +466,58 @@ mod tests {
     #[test]
     fn inline_quoting() {
         let reqs = parse_all(b"\r\n\n  \r\nset \"a\\x41\\n\" 'b\\'c' d\r\n").unwrap();
-        assert_eq!(reqs, vec![vec![b"set".to_vec(), b"aA\n".to_vec(), b"b'c".to_vec(), b"d".to_vec()]]);
+        assert_eq!(
+            reqs,
+            vec![vec![
+                b"set".to_vec(),
+                b"aA\n".to_vec(),
+                b"b'c".to_vec(),
+                b"d".to_vec()
+            ]]
+        );
         assert_eq!(parse_all(b"ping\nping\n").unwrap().len(), 2);
-        assert_eq!(parse_all(b"get a\0b c\n").unwrap(), vec![strs(&["get", "a"])]);
+        assert_eq!(
+            parse_all(b"get a\0b c\n").unwrap(),
+            vec![strs(&["get", "a"])]
+        );
     }
 
     #[test]
     fn protocol_errors_match_redis() {
         let cases: &[(&[u8], &str)] = &[
-            (b"*2147483648\r\n", "Protocol error: invalid multibulk length"),
+            (
+                b"*2147483648\r\n",
+                "Protocol error: invalid multibulk length",
+            ),
             (b"*1x\r\n", "Protocol error: invalid multibulk length"),
             (b"*+1\r\n", "Protocol error: invalid multibulk length"),
-            (b"*1\r\n$536870913\r\n", "Protocol error: invalid bulk length"),
+            (
+                b"*1\r\n$536870913\r\n",
+                "Protocol error: invalid bulk length",
+            ),
             (b"*1\r\n$-1\r\n", "Protocol error: invalid bulk length"),
-            (b"*1\r\n$04\r\nPING\r\n", "Protocol error: invalid bulk length"),
+            (
+                b"*1\r\n$04\r\nPING\r\n",
+                "Protocol error: invalid bulk length",
+            ),
             (b"*1\r\n+4\r\n", "Protocol error: expected '$', got '+'"),
-            (b"set \"a\"b c\r\n", "Protocol error: unbalanced quotes in request"),
-            (b"set \"abc\r\n", "Protocol error: unbalanced quotes in request"),
+            (
+                b"set \"a\"b c\r\n",
+                "Protocol error: unbalanced quotes in request",
+            ),
+            (
+                b"set \"abc\r\n",
+                "Protocol error: unbalanced quotes in request",
+            ),
         ];
         for (input, msg) in cases {
             let err = parse_all(input).unwrap_err();
-            assert_eq!(err.to_string(), *msg, "input {:?}", String::from_utf8_lossy(input));
+            assert_eq!(
+                err.to_string(),
+                *msg,
+                "input {:?}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 
@@ -535,7 +570,10 @@ mod tests {
                 Parsed::Incomplete { .. }
             ));
         }
-        assert_eq!(p.parse(input, &limits).unwrap(), Parsed::Request(input.len()));
+        assert_eq!(
+            p.parse(input, &limits).unwrap(),
+            Parsed::Request(input.len())
+        );
         assert_eq!(p.arg(input, 2), b"value");
     }
 
@@ -543,6 +581,11 @@ mod tests {
     fn large_bulk_reports_hint() {
         let mut p = RequestParser::new();
         let r = p.parse(b"*1\r\n$100000\r\nab", &Limits::default()).unwrap();
-        assert_eq!(r, Parsed::Incomplete { hint: Some(13 + 100000 + 2) });
+        assert_eq!(
+            r,
+            Parsed::Incomplete {
+                hint: Some(13 + 100000 + 2)
+            }
+        );
     }
 }

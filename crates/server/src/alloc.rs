@@ -51,13 +51,17 @@ unsafe impl GlobalAlloc for CountingAlloc {
         // SAFETY: same contract as the caller's.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
-            COUNTERS[slot()].0.fetch_add(layout.size() as i64, Ordering::Relaxed);
+            COUNTERS[slot()]
+                .0
+                .fetch_add(layout.size() as i64, Ordering::Relaxed);
         }
         p
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        COUNTERS[slot()].0.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+        COUNTERS[slot()]
+            .0
+            .fetch_sub(layout.size() as i64, Ordering::Relaxed);
         // SAFETY: same contract as the caller's.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -67,7 +71,9 @@ unsafe impl GlobalAlloc for CountingAlloc {
         // SAFETY: same contract as the caller's.
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
-            COUNTERS[slot()].0.fetch_add(layout.size() as i64, Ordering::Relaxed);
+            COUNTERS[slot()]
+                .0
+                .fetch_add(layout.size() as i64, Ordering::Relaxed);
         }
         p
     }

@@ -100,7 +100,12 @@ pub static PARAMS: &[Param] = &[
     p("unixsocketperm", Kind::Octal(0o777), "0", false),
     p("save", Kind::Save, "3600 1 300 100 60 10000", true),
     p("appendonly", Kind::Bool, "no", true),
-    p("appendfsync", Kind::Enum(&["always", "everysec", "no"]), "everysec", true),
+    p(
+        "appendfsync",
+        Kind::Enum(&["always", "everysec", "no"]),
+        "everysec",
+        true,
+    ),
     p("appendfilename", Kind::Str, "appendonly.aof", false),
     p("appenddirname", Kind::Str, "appendonlydir", false),
     p("dir", Kind::Str, "", true),
@@ -113,11 +118,36 @@ pub static PARAMS: &[Param] = &[
     p("masterauth", Kind::Str, "", true),
     p("databases", Kind::Int(1, 1 << 20), "16", false),
     p("maxclients", Kind::Int(1, 1 << 30), "10000", true),
-    p("enable-debug-command", Kind::Enum(&["yes", "no", "local"]), "no", false),
-    p("enable-protected-configs", Kind::Enum(&["yes", "no", "local"]), "no", false),
-    p("enable-module-command", Kind::Enum(&["yes", "no", "local"]), "no", false),
-    p("proto-max-bulk-len", Kind::Memory(i64::MAX as u64), "536870912", true),
-    p("client-query-buffer-limit", Kind::Memory(i64::MAX as u64), "1073741824", true),
+    p(
+        "enable-debug-command",
+        Kind::Enum(&["yes", "no", "local"]),
+        "no",
+        false,
+    ),
+    p(
+        "enable-protected-configs",
+        Kind::Enum(&["yes", "no", "local"]),
+        "no",
+        false,
+    ),
+    p(
+        "enable-module-command",
+        Kind::Enum(&["yes", "no", "local"]),
+        "no",
+        false,
+    ),
+    p(
+        "proto-max-bulk-len",
+        Kind::Memory(i64::MAX as u64),
+        "536870912",
+        true,
+    ),
+    p(
+        "client-query-buffer-limit",
+        Kind::Memory(i64::MAX as u64),
+        "1073741824",
+        true,
+    ),
     p("maxmemory", Kind::Memory(u64::MAX), "0", true),
     p("maxmemory-policy", Kind::Enum(POLICIES), "noeviction", true),
     p("maxmemory-samples", Kind::Int(1, 64), "5", true),
@@ -125,14 +155,30 @@ pub static PARAMS: &[Param] = &[
     p("timeout", Kind::Int(0, i32::MAX as i64), "0", true),
     p("tcp-keepalive", Kind::Int(0, i32::MAX as i64), "300", true),
     p("tcp-backlog", Kind::Int(0, i32::MAX as i64), "511", false),
-    p("slowlog-log-slower-than", Kind::Int(-1, i64::MAX), "10000", true),
+    p(
+        "slowlog-log-slower-than",
+        Kind::Int(-1, i64::MAX),
+        "10000",
+        true,
+    ),
     p("slowlog-max-len", Kind::Int(0, i64::MAX), "128", true),
-    p("latency-monitor-threshold", Kind::Int(0, i64::MAX), "0", true),
+    p(
+        "latency-monitor-threshold",
+        Kind::Int(0, i64::MAX),
+        "0",
+        true,
+    ),
     p("latency-tracking", Kind::Bool, "yes", true),
     p("notify-keyspace-events", Kind::NotifyEvents, "", true),
     p("io-threads", Kind::Int(1, 128), "1", false),
     p("io-threads-do-reads", Kind::Bool, "no", false),
-    a("busy-reply-threshold", "lua-time-limit", Kind::Int(0, i64::MAX), "5000", true),
+    a(
+        "busy-reply-threshold",
+        "lua-time-limit",
+        Kind::Int(0, i64::MAX),
+        "5000",
+        true,
+    ),
     p("lfu-log-factor", Kind::Int(0, i32::MAX as i64), "10", true),
     p("lfu-decay-time", Kind::Int(0, i32::MAX as i64), "1", true),
     p("active-expire-effort", Kind::Int(1, 10), "1", true),
@@ -150,11 +196,26 @@ pub static PARAMS: &[Param] = &[
     p("aof-use-rdb-preamble", Kind::Bool, "yes", true),
     p("aof-load-truncated", Kind::Bool, "yes", true),
     p("aof-timestamp-enabled", Kind::Bool, "no", true),
-    p("auto-aof-rewrite-percentage", Kind::Int(0, i32::MAX as i64), "100", true),
-    p("auto-aof-rewrite-min-size", Kind::Memory(i64::MAX as u64), "67108864", true),
+    p(
+        "auto-aof-rewrite-percentage",
+        Kind::Int(0, i32::MAX as i64),
+        "100",
+        true,
+    ),
+    p(
+        "auto-aof-rewrite-min-size",
+        Kind::Memory(i64::MAX as u64),
+        "67108864",
+        true,
+    ),
     p("no-appendfsync-on-rewrite", Kind::Bool, "no", true),
     p("appendfsync-on-rewrite", Kind::Bool, "no", true),
-    p("supervised", Kind::Enum(&["upstart", "systemd", "auto", "no"]), "no", false),
+    p(
+        "supervised",
+        Kind::Enum(&["upstart", "systemd", "auto", "no"]),
+        "no",
+        false,
+    ),
     p("always-show-logo", Kind::Bool, "no", false),
     p("set-proc-title", Kind::Bool, "yes", false),
     p("syslog-enabled", Kind::Bool, "no", false),
@@ -163,28 +224,108 @@ pub static PARAMS: &[Param] = &[
     p("jemalloc-bg-thread", Kind::Bool, "yes", true),
     p("activedefrag", Kind::Bool, "no", true),
     p("dynamic-hz", Kind::Bool, "yes", true),
-    p("tracking-table-max-keys", Kind::Int(0, i64::MAX), "1000000", true),
+    p(
+        "tracking-table-max-keys",
+        Kind::Int(0, i64::MAX),
+        "1000000",
+        true,
+    ),
     p("acllog-max-len", Kind::Int(0, i32::MAX as i64), "128", true),
-    p("client-output-buffer-limit", Kind::OutputLimits, "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", true),
-    p("hash-max-listpack-entries", Kind::Int(0, i64::MAX), "128", true),
-    p("hash-max-listpack-value", Kind::Int(0, i64::MAX), "64", true),
-    p("list-max-listpack-size", Kind::Int(i32::MIN as i64, i32::MAX as i64), "-2", true),
-    p("list-compress-depth", Kind::Int(0, i32::MAX as i64), "0", true),
-    p("set-max-intset-entries", Kind::Int(0, i64::MAX), "512", true),
-    p("set-max-listpack-entries", Kind::Int(0, i64::MAX), "128", true),
+    p(
+        "client-output-buffer-limit",
+        Kind::OutputLimits,
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        true,
+    ),
+    p(
+        "hash-max-listpack-entries",
+        Kind::Int(0, i64::MAX),
+        "128",
+        true,
+    ),
+    p(
+        "hash-max-listpack-value",
+        Kind::Int(0, i64::MAX),
+        "64",
+        true,
+    ),
+    p(
+        "list-max-listpack-size",
+        Kind::Int(i32::MIN as i64, i32::MAX as i64),
+        "-2",
+        true,
+    ),
+    p(
+        "list-compress-depth",
+        Kind::Int(0, i32::MAX as i64),
+        "0",
+        true,
+    ),
+    p(
+        "set-max-intset-entries",
+        Kind::Int(0, i64::MAX),
+        "512",
+        true,
+    ),
+    p(
+        "set-max-listpack-entries",
+        Kind::Int(0, i64::MAX),
+        "128",
+        true,
+    ),
     p("set-max-listpack-value", Kind::Int(0, i64::MAX), "64", true),
-    p("zset-max-listpack-entries", Kind::Int(0, i64::MAX), "128", true),
-    p("zset-max-listpack-value", Kind::Int(0, i64::MAX), "64", true),
-    p("hll-sparse-max-bytes", Kind::Memory(i64::MAX as u64), "3000", true),
-    p("stream-node-max-bytes", Kind::Memory(i64::MAX as u64), "4096", true),
-    p("stream-node-max-entries", Kind::Int(0, i64::MAX), "100", true),
-    p("repl-backlog-size", Kind::Memory(i64::MAX as u64), "1048576", true),
+    p(
+        "zset-max-listpack-entries",
+        Kind::Int(0, i64::MAX),
+        "128",
+        true,
+    ),
+    p(
+        "zset-max-listpack-value",
+        Kind::Int(0, i64::MAX),
+        "64",
+        true,
+    ),
+    p(
+        "hll-sparse-max-bytes",
+        Kind::Memory(i64::MAX as u64),
+        "3000",
+        true,
+    ),
+    p(
+        "stream-node-max-bytes",
+        Kind::Memory(i64::MAX as u64),
+        "4096",
+        true,
+    ),
+    p(
+        "stream-node-max-entries",
+        Kind::Int(0, i64::MAX),
+        "100",
+        true,
+    ),
+    p(
+        "repl-backlog-size",
+        Kind::Memory(i64::MAX as u64),
+        "1048576",
+        true,
+    ),
     p("repl-diskless-sync", Kind::Bool, "yes", true),
     p("replica-read-only", Kind::Bool, "yes", true),
     p("replica-serve-stale-data", Kind::Bool, "yes", true),
-    p("min-replicas-to-write", Kind::Int(0, i32::MAX as i64), "0", true),
+    p(
+        "min-replicas-to-write",
+        Kind::Int(0, i32::MAX as i64),
+        "0",
+        true,
+    ),
     p("cluster-enabled", Kind::Bool, "no", false),
-    p("oom-score-adj", Kind::Enum(&["no", "yes", "relative", "absolute"]), "no", true),
+    p(
+        "oom-score-adj",
+        Kind::Enum(&["no", "yes", "relative", "absolute"]),
+        "no",
+        true,
+    ),
     p("disable-thp", Kind::Bool, "yes", false),
     // kvik's own.
     p("worker-threads", Kind::Int(0, 1024), "0", false),
@@ -238,7 +379,9 @@ pub fn validate(param: &Param, value: &str) -> Result<String, ConfigError> {
             let v = crate::util::parse_i64_str(value)
                 .ok_or_else(|| "argument couldn't be parsed into an integer".to_string())?;
             if v < min || v > max {
-                return Err(format!("argument must be between {min} and {max} inclusive"));
+                return Err(format!(
+                    "argument must be between {min} and {max} inclusive"
+                ));
             }
             Ok(v.to_string())
         }
@@ -247,7 +390,8 @@ pub fn validate(param: &Param, value: &str) -> Result<String, ConfigError> {
             _ => Err("argument couldn't be parsed into an integer".into()),
         },
         Kind::Memory(max) => {
-            let v = parse_memory(value).ok_or_else(|| "argument must be a memory value".to_string())?;
+            let v =
+                parse_memory(value).ok_or_else(|| "argument must be a memory value".to_string())?;
             if v > max {
                 return Err(format!("argument must be between 0 and {max} inclusive"));
             }
@@ -264,23 +408,30 @@ pub fn validate(param: &Param, value: &str) -> Result<String, ConfigError> {
         Kind::Str => Ok(value.to_string()),
         Kind::Save => {
             let parts: Vec<&str> = value.split_whitespace().collect();
-            if parts.len() % 2 != 0 || parts.iter().any(|p| p.parse::<u64>().is_err()) {
+            if !parts.len().is_multiple_of(2) || parts.iter().any(|p| p.parse::<u64>().is_err()) {
                 return Err("Invalid save parameters".into());
             }
             Ok(parts.join(" "))
         }
         Kind::NotifyEvents => {
-            crate::util::parse_notify_flags(value).ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string())?;
+            crate::util::parse_notify_flags(value).ok_or_else(|| {
+                "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string()
+            })?;
             Ok(value.to_string())
         }
         Kind::OutputLimits => {
             let parts: Vec<&str> = value.split_whitespace().collect();
-            if parts.is_empty() || parts.len() % 4 != 0 {
+            if parts.is_empty() || !parts.len().is_multiple_of(4) {
                 return Err("Wrong number of arguments in buffer limit configuration.".into());
             }
             for chunk in parts.chunks(4) {
-                if !matches!(chunk[0].to_ascii_lowercase().as_str(), "normal" | "replica" | "slave" | "pubsub") {
-                    return Err("Invalid client class specified in buffer limit configuration.".into());
+                if !matches!(
+                    chunk[0].to_ascii_lowercase().as_str(),
+                    "normal" | "replica" | "slave" | "pubsub"
+                ) {
+                    return Err(
+                        "Invalid client class specified in buffer limit configuration.".into(),
+                    );
                 }
                 if parse_memory(chunk[1]).is_none()
                     || parse_memory(chunk[2]).is_none()
@@ -396,7 +547,8 @@ impl Config {
 
     /// Sets a parameter after validation (no mutability check).
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
-        let param = find_param(name).ok_or_else(|| format!("Bad directive or wrong number of arguments"))?;
+        let param = find_param(name)
+            .ok_or_else(|| "Bad directive or wrong number of arguments".to_string())?;
         let v = validate(param, value)?;
         if param.name == "dir" && !v.is_empty() {
             std::env::set_current_dir(&v).map_err(|e| format!("No such file or directory: {e}"))?;
@@ -446,7 +598,11 @@ impl Config {
                 continue;
             };
             let lname = name.to_ascii_lowercase();
-            if lname == "include" || lname == "rename-command" || lname == "user" || lname == "loadmodule" {
+            if lname == "include"
+                || lname == "rename-command"
+                || lname == "user"
+                || lname == "loadmodule"
+            {
                 // Accepted for compatibility; not supported yet.
                 continue;
             }
@@ -513,10 +669,14 @@ impl Config {
     pub fn publish(&self, t: &Tunables) {
         t.proto_max_bulk_len
             .store(self.get_i64("proto-max-bulk-len") as u64, Ordering::Relaxed);
-        t.client_query_buffer_limit
-            .store(self.get_i64("client-query-buffer-limit") as u64, Ordering::Relaxed);
-        t.maxmemory
-            .store(self.get("maxmemory").parse().unwrap_or(0), Ordering::Relaxed);
+        t.client_query_buffer_limit.store(
+            self.get_i64("client-query-buffer-limit") as u64,
+            Ordering::Relaxed,
+        );
+        t.maxmemory.store(
+            self.get("maxmemory").parse().unwrap_or(0),
+            Ordering::Relaxed,
+        );
         t.hz.store(self.get_i64("hz").clamp(1, 500), Ordering::Relaxed);
         t.slowlog_slower_than
             .store(self.get_i64("slowlog-log-slower-than"), Ordering::Relaxed);
@@ -525,13 +685,16 @@ impl Config {
         t.latency_threshold
             .store(self.get_i64("latency-monitor-threshold"), Ordering::Relaxed);
         t.timeout.store(self.get_i64("timeout"), Ordering::Relaxed);
-        t.maxclients.store(self.get_i64("maxclients"), Ordering::Relaxed);
+        t.maxclients
+            .store(self.get_i64("maxclients"), Ordering::Relaxed);
         t.protected_mode
             .store(self.get_bool("protected-mode"), Ordering::Relaxed);
         t.active_expire_effort
             .store(self.get_i64("active-expire-effort"), Ordering::Relaxed);
-        t.lfu
-            .store(self.get("maxmemory-policy").ends_with("lfu"), Ordering::Relaxed);
+        t.lfu.store(
+            self.get("maxmemory-policy").ends_with("lfu"),
+            Ordering::Relaxed,
+        );
         t.lfu_log_factor
             .store(self.get_i64("lfu-log-factor"), Ordering::Relaxed);
         t.lfu_decay_time
@@ -584,7 +747,16 @@ mod tests {
 
     #[test]
     fn flags_like_redis_server() {
-        let c = Config::from_args(&args(&["--port", "7000", "--save", "", "--bind", "127.0.0.1", "::1"])).unwrap();
+        let c = Config::from_args(&args(&[
+            "--port",
+            "7000",
+            "--save",
+            "",
+            "--bind",
+            "127.0.0.1",
+            "::1",
+        ]))
+        .unwrap();
         assert_eq!(c.get("port"), "7000");
         assert_eq!(c.get("save"), "");
         assert_eq!(c.get("bind"), "127.0.0.1 ::1");
@@ -593,7 +765,10 @@ mod tests {
     #[test]
     fn unknown_directive_is_fatal() {
         let err = Config::from_args(&args(&["--no-such-thing", "1"])).unwrap_err();
-        assert!(err.contains("Bad directive or wrong number of arguments"), "{err}");
+        assert!(
+            err.contains("Bad directive or wrong number of arguments"),
+            "{err}"
+        );
         assert!(err.contains(">>> 'no-such-thing 1'"), "{err}");
     }
 

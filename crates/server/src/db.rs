@@ -223,11 +223,7 @@ pub fn lfu_touch(field: u32, now_ms: i64, tun: &crate::config::Tunables) -> u32 
     let decay_time = tun.lfu_decay_time.load(Ordering::Relaxed);
     if decay_time > 0 {
         let periods = elapsed as i64 / decay_time;
-        counter = if periods as u32 > counter {
-            0
-        } else {
-            counter - periods as u32
-        };
+        counter = counter.saturating_sub(periods as u32);
     }
     if counter < 255 {
         let factor = tun.lfu_log_factor.load(Ordering::Relaxed) as f64;

@@ -3,9 +3,9 @@
 //! MONITOR feed.
 
 use crate::client::{Client, ReplyMode};
-use crate::commands::spec::{self, BeginSearch, FindKeys, Spec};
-use crate::server::{Server, SlowEntry};
+use crate::commands::spec::{self, BeginSearch, FindKeys, KeySpec, Spec};
 use crate::db::Keyspace;
+use crate::server::{Server, SlowEntry};
 use crate::store::Locked;
 use kvik_protocol::ReplyBuf;
 use std::collections::HashMap;
@@ -75,7 +75,10 @@ impl CommandTable {
         let spec = spec::find(name).unwrap_or_else(|| panic!("no Redis metadata for '{name}'"));
         match name.split_once('|') {
             None => {
-                self.commands.insert(spec.name, Command::new(spec, Some(handler)));
+                self.commands
+                    .entry(spec.name)
+                    .or_insert_with(|| Command::new(spec, None))
+                    .handler = Some(handler);
             }
             Some((container, sub)) => {
                 let cspec = spec::find(container)
@@ -86,7 +89,9 @@ impl CommandTable {
                     .or_insert_with(|| Command::new(cspec, None));
                 let sub_name: &'static str = &spec.name[container.len() + 1..];
                 debug_assert_eq!(sub_name, sub);
-                parent.subcommands.insert(sub_name, Command::new(spec, Some(handler)));
+                parent
+                    .subcommands
+                    .insert(sub_name, Command::new(spec, Some(handler)));
             }
         }
     }
@@ -143,8 +148,7 @@ impl<'a> Ctx<'a> {
 /// Standard error replies, worded as Redis words them.
 pub mod err {
     /// WRONGTYPE
-    pub const WRONGTYPE: &str =
-        "WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
     /// syntax error
     pub const SYNTAX: &str = "ERR syntax error";
     /// not an integer
@@ -159,93 +163,36 @@ pub mod err {
     pub const DB_RANGE: &str = "ERR DB index is out of range";
 }
 
-/// The arguments that are keys, per the command's key specs.
-pub fn key_positions(spec: &Spec, args: &[&[u8]], out: &mut Vec<usize>) -> bool {
-    let argc = args.len() as i32;
-    let mut complete = true;
-    for ks in spec.key_specs {
-        let start = match ks.begin {
-            BeginSearch::Index(i) => i,
-            BeginSearch::Keyword(kw, startfrom) => {
-                let found = if startfrom >= 0 {
-                    (startfrom..argc).find(|&i| args[i as usize].eq_ignore_ascii_case(kw.as_bytes()))
-                } else {
-                    let from = argc + startfrom;
-                    (1..=from.max(0)).rev().find(|&i| {
-                        i < argc && args[i as usize].eq_ignore_ascii_case(kw.as_bytes())
-                    })
-                };
-                match found {
-                    Some(i) => i + 1,
-                    None => continue,
-                }
-            }
-            BeginSearch::Unknown => {
-                complete = false;
-                continue;
-            }
-        };
-        match ks.find {
-            FindKeys::Range {
-                lastkey,
-                step,
-                limit,
-            } => {
-                let last = if lastkey >= 0 {
-                    start + lastkey
-                } else if limit > 1 {
-                    start + ((argc - start) / limit) - 1
-                } else {
-                    argc + lastkey
-                };
-                let mut i = start;
-                while i <= last && i < argc {
-                    out.push(i as usize);
-                    i += step.max(1);
-                }
-            }
-            FindKeys::Keynum {
-                keynumidx,
-                firstkey,
-                step,
-            } => {
-                let idx = start + keynumidx;
-                let Some(n) = args
-                    .get(idx as usize)
-                    .and_then(|a| crate::util::parse_i64(a))
-                else {
-                    continue;
-                };
-                let first = start + firstkey;
-                let mut i = first as i64;
-                let end = first as i64 + n.clamp(0, argc as i64) * step as i64;
-                while i < end && i < argc as i64 {
-                    out.push(i as usize);
-                    i += step.max(1) as i64;
-                }
-            }
-            FindKeys::Unknown => complete = false,
-        }
-    }
-    complete
+/// Appends at most `max` bytes of `s` (Redis's `%.*s`).
+fn push_prefix(out: &mut Vec<u8>, s: &[u8], max: usize) {
+    out.extend_from_slice(&s[..s.len().min(max)]);
 }
 
 fn reply_unknown_command(out: &mut ReplyBuf, args: &[&[u8]]) {
-    let mut tail = String::new();
+    let mut tail = Vec::new();
     for a in &args[1..] {
         if tail.len() >= 128 {
             break;
         }
         let room = 128 - tail.len();
-        let s = String::from_utf8_lossy(a);
-        let cut: String = s.chars().take(room).collect();
-        tail.push_str(&format!("'{cut}' "));
+        tail.push(b'\'');
+        push_prefix(&mut tail, a, room);
+        tail.extend_from_slice(b"' ");
     }
-    let name = String::from_utf8_lossy(args[0]);
-    let name: String = name.chars().take(128).collect();
-    out.error(&format!(
-        "ERR unknown command '{name}', with args beginning with: {tail}"
-    ));
+    let mut msg = b"ERR unknown command '".to_vec();
+    push_prefix(&mut msg, args[0], 128);
+    msg.extend_from_slice(b"', with args beginning with: ");
+    msg.extend_from_slice(&tail);
+    out.error_bytes(&msg);
+}
+
+fn reply_unknown_subcommand(out: &mut ReplyBuf, container: &str, sub: &[u8]) {
+    let mut msg = b"ERR unknown subcommand '".to_vec();
+    push_prefix(&mut msg, sub, 128);
+    msg.extend_from_slice(b"'. Try ");
+    msg.extend_from_slice(container.to_ascii_uppercase().as_bytes());
+    msg.extend_from_slice(b" HELP.");
+    out.error_bytes(&msg);
 }
 
 /// Runs one request and writes its reply to `out`. Returns false when the
@@ -281,33 +228,28 @@ fn run(srv: &Server, client: &mut Client, out: &mut ReplyBuf, args: &[&[u8]]) ->
         srv.count_error("ERR");
         return true;
     };
-    if cmd.handler.is_none() {
-        // A container: the subcommand decides.
-        if !cmd.spec.arity_ok(args.len()) || args.len() < 2 {
-            out.error(&format!(
-                "ERR wrong number of arguments for '{}' command",
-                cmd.spec.name
-            ));
-            cmd.rejected.fetch_add(1, Ordering::Relaxed);
-            srv.count_error("ERR");
-            return true;
-        }
+    // As Redis's lookupCommand: a command with subcommands and at least one
+    // argument is always resolved to the subcommand.
+    if !cmd.subcommands.is_empty() && args.len() >= 2 {
         let mut buf = [0u8; 32];
         let sub = crate::util::lower_into(args[1], &mut buf).and_then(|s| cmd.subcommands.get(s));
         match sub {
             Some(s) => cmd = s,
             None => {
-                let subname = String::from_utf8_lossy(args[1]);
-                let subname: String = subname.chars().take(128).collect();
-                out.error(&format!(
-                    "ERR unknown subcommand '{}'. Try {} HELP.",
-                    subname,
-                    cmd.spec.name.to_ascii_uppercase()
-                ));
+                reply_unknown_subcommand(out, cmd.spec.name, args[1]);
                 srv.count_error("ERR");
                 return true;
             }
         }
+    }
+    if cmd.handler.is_none() {
+        out.error(&format!(
+            "ERR wrong number of arguments for '{}' command",
+            cmd.spec.name
+        ));
+        cmd.rejected.fetch_add(1, Ordering::Relaxed);
+        srv.count_error("ERR");
+        return true;
     }
     if !cmd.spec.arity_ok(args.len()) {
         out.error(&format!(
@@ -333,10 +275,6 @@ fn run(srv: &Server, client: &mut Client, out: &mut ReplyBuf, args: &[&[u8]]) ->
         .store(now_ms, Ordering::Relaxed);
     *client.shared.last_cmd.lock() = cmd.spec.name;
     client.shared.commands.fetch_add(1, Ordering::Relaxed);
-
-    if srv.monitors.load(Ordering::Relaxed) > 0 && !cmd.has_flag("admin") {
-        feed_monitors(srv, client, args, now_ms);
-    }
 
     let reply_start = out.len();
     let started = Instant::now();
@@ -372,39 +310,111 @@ fn run(srv: &Server, client: &mut Client, out: &mut ReplyBuf, args: &[&[u8]]) ->
             .unwrap_or(line.len());
         srv.count_error(&String::from_utf8_lossy(&line[..end]));
     }
-    slowlog_maybe(srv, client, args, micros);
+    let redact = redacted_args(cmd.spec.name, args);
+    slowlog_maybe(srv, client, args, redact, micros);
+    srv.latency_sample(
+        if cmd.has_flag("fast") {
+            "fast-command"
+        } else {
+            "command"
+        },
+        micros / 1000,
+    );
+    // Redis feeds monitors after the command ran (so `SELECT 2` shows db 2).
+    if srv.monitors.load(Ordering::Relaxed) > 0
+        && !cmd.has_flag("admin")
+        && !cmd.has_flag("skip_monitor")
+    {
+        feed_monitors(srv, client, args, redact, now_ms);
+    }
     true
 }
 
+/// Locks the shards of the command's keys (from its Redis key specs), or
+/// every shard when the specs cannot tell which keys the arguments name.
 fn lock_for<'s>(srv: &'s Server, cmd: &Command, args: &[&[u8]]) -> Locked<'s> {
-    if cmd.spec.key_specs.is_empty() {
+    let specs = cmd.spec.key_specs;
+    if specs.is_empty() {
         return Locked::none();
     }
-    let mut pos = Vec::new();
-    let complete = key_positions(cmd.spec, args, &mut pos);
-    if !complete {
-        return srv.store.lock_all();
+    // Fast path: the common single-key shape `index(i)>range(0,1,0)`.
+    if let [KeySpec {
+        begin: BeginSearch::Index(i),
+        find: FindKeys::Range { lastkey: 0, .. },
+        ..
+    }] = specs
+    {
+        if let Some(key) = args.get(*i as usize) {
+            return srv.store.lock_one(srv.store.shard_of(key));
+        }
     }
-    if pos.len() == 1 {
-        return srv.store.lock_set(vec![srv.store.shard_of(args[pos[0]])]);
+    match crate::cmd::command::keys_from_specs(cmd.spec, args) {
+        Some(keys) => {
+            let mut ids: smallvec::SmallVec<[usize; 8]> = keys
+                .iter()
+                .map(|k| srv.store.shard_of(args[k.pos]))
+                .collect();
+            srv.store.lock_set(&mut ids)
+        }
+        None => srv.store.lock_all(),
     }
-    let shards: Vec<usize> = pos.iter().map(|&i| srv.store.shard_of(args[i])).collect();
-    srv.store.lock_set(shards)
 }
 
-fn feed_monitors(srv: &Server, client: &Client, args: &[&[u8]], now_ms: i64) {
+/// Which arguments carry secrets, as Redis's `redactClientCommandArgument`
+/// callers decide: shown as `(redacted)` in MONITOR and SLOWLOG.
+fn redacted_args(name: &str, args: &[&[u8]]) -> fn(usize, &[u8]) -> bool {
+    fn none(_: usize, _: &[u8]) -> bool {
+        false
+    }
+    fn all_but_name(i: usize, _: &[u8]) -> bool {
+        i > 0
+    }
+    match name {
+        "auth" => all_but_name,
+        "hello" => {
+            // HELLO [ver] AUTH user pass: hide what follows AUTH.
+            if args.iter().any(|a| a.eq_ignore_ascii_case(b"auth")) {
+                all_but_name
+            } else {
+                none
+            }
+        }
+        "config|set" => {
+            if args.iter().any(|a| {
+                a.eq_ignore_ascii_case(b"requirepass") || a.eq_ignore_ascii_case(b"masterauth")
+            }) {
+                all_but_name
+            } else {
+                none
+            }
+        }
+        _ => none,
+    }
+}
+
+const REDACTED: &[u8] = b"(redacted)";
+
+fn feed_monitors(
+    srv: &Server,
+    client: &Client,
+    args: &[&[u8]],
+    redact: fn(usize, &[u8]) -> bool,
+    now_ms: i64,
+) {
     let mut line = format!(
         "+{}.{:06} [{} {}]",
         now_ms / 1000,
         (now_ms % 1000) * 1000,
         client.db,
         if client.shared.unix {
-            format!("unix:{}", client.shared.addr)
+            let path = client.shared.addr.strip_suffix(":0");
+            format!("unix:{}", path.unwrap_or(&client.shared.addr))
         } else {
             client.shared.addr.clone()
         }
     );
-    for a in args {
+    for (i, a) in args.iter().enumerate() {
+        let a: &[u8] = if redact(i, a) { REDACTED } else { a };
         line.push_str(" \"");
         line.push_str(&repr(a));
         line.push('"');
@@ -437,7 +447,13 @@ pub fn repr(s: &[u8]) -> String {
     out
 }
 
-fn slowlog_maybe(srv: &Server, client: &Client, args: &[&[u8]], micros: u64) {
+fn slowlog_maybe(
+    srv: &Server,
+    client: &Client,
+    args: &[&[u8]],
+    redact: fn(usize, &[u8]) -> bool,
+    micros: u64,
+) {
     let threshold = srv.tun.slowlog_slower_than.load(Ordering::Relaxed);
     if threshold < 0 || (micros as i64) < threshold {
         return;
@@ -447,6 +463,7 @@ fn slowlog_maybe(srv: &Server, client: &Client, args: &[&[u8]], micros: u64) {
     let mut kept: Vec<Vec<u8>> = Vec::new();
     let argc = args.len();
     for (i, a) in args.iter().enumerate() {
+        let a: &[u8] = if redact(i, a) { REDACTED } else { a };
         if i == 31 && argc > 32 {
             kept.push(format!("... ({} more arguments)", argc - 31).into_bytes());
             break;

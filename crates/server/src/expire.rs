@@ -20,7 +20,11 @@ pub fn run(srv: std::sync::Arc<Server>) {
         let period = Duration::from_micros(1_000_000 / hz);
         let started = Instant::now();
         if srv.active_expire.load(Ordering::Relaxed) {
-            let effort = srv.tun.active_expire_effort.load(Ordering::Relaxed).clamp(1, 10) as u32;
+            let effort = srv
+                .tun
+                .active_expire_effort
+                .load(Ordering::Relaxed)
+                .clamp(1, 10) as u32;
             let budget = period * (25 + 2 * (effort - 1)) / 100;
             cycle(&srv, started + budget);
         }

@@ -72,7 +72,9 @@ pub async fn run(config: Config, threads: usize) -> i32 {
                     tracing::debug!("Skipping optional bind address {sockaddr}: {e}");
                 }
                 Err(e) => {
-                    tracing::warn!("Warning: Could not create server TCP listening socket {sockaddr}: {e}");
+                    tracing::warn!(
+                        "Warning: Could not create server TCP listening socket {sockaddr}: {e}"
+                    );
                     tracing::warn!("Failed listening on port {port} (tcp), aborting.");
                     return 1;
                 }

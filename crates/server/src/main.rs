@@ -112,4 +112,3 @@ fn daemonize() {
         }
     }
 }
-

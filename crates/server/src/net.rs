@@ -52,9 +52,10 @@ pub async fn accept_unix(srv: Arc<Server>, listener: UnixListener, path: String)
             }
         };
         let srv = srv.clone();
-        let path = path.clone();
+        // Redis shows unix-socket peers as `<path>:0`.
+        let addr = format!("{path}:0");
         tokio::spawn(async move {
-            serve(srv, stream, path.clone(), path, true, true).await;
+            serve(srv, stream, addr.clone(), addr, true, true).await;
         });
     }
 }
@@ -218,7 +219,11 @@ impl Conn {
         }
     }
 
-    async fn flush<S: AsyncWrite + Unpin>(&mut self, srv: &Server, stream: &mut S) -> std::io::Result<()> {
+    async fn flush<S: AsyncWrite + Unpin>(
+        &mut self,
+        srv: &Server,
+        stream: &mut S,
+    ) -> std::io::Result<()> {
         if self.out.is_empty() {
             return Ok(());
         }
@@ -247,8 +252,9 @@ impl Conn {
             let buf = &self.rbuf[start..];
             match self.parser.parse(buf, &limits) {
                 Ok(Parsed::Request(n)) => {
-                    let argv: smallvec::SmallVec<[&[u8]; 8]> =
-                        (0..self.parser.argc()).map(|i| self.parser.arg(buf, i)).collect();
+                    let argv: smallvec::SmallVec<[&[u8]; 8]> = (0..self.parser.argc())
+                        .map(|i| self.parser.arg(buf, i))
+                        .collect();
                     if crate::cmd::connection::paused_for(srv, &argv) {
                         // Re-parse this request when the pause ends.
                         result = Batch::Paused;

@@ -63,12 +63,25 @@ impl Store {
         self.shards[shard].lock()
     }
 
+    /// Locks one shard as a [`Locked`] set.
+    pub fn lock_one(&self, id: usize) -> Locked<'_> {
+        let mut guards = Guards::new();
+        guards.push((id, self.shards[id].lock()));
+        Locked { guards, all: false }
+    }
+
     /// Locks the given shards (any order, duplicates allowed) in ascending
     /// order.
-    pub fn lock_set(&self, mut ids: Vec<usize>) -> Locked<'_> {
+    pub fn lock_set(&self, ids: &mut [usize]) -> Locked<'_> {
         ids.sort_unstable();
-        ids.dedup();
-        let guards = ids.into_iter().map(|i| (i, self.shards[i].lock())).collect();
+        let mut guards = Guards::new();
+        let mut last = usize::MAX;
+        for &i in ids.iter() {
+            if i != last {
+                guards.push((i, self.shards[i].lock()));
+                last = i;
+            }
+        }
         Locked { guards, all: false }
     }
 
@@ -99,9 +112,12 @@ impl Store {
     }
 }
 
+/// Held guards; inline for the usual one to four shards.
+type Guards<'a> = smallvec::SmallVec<[(usize, MutexGuard<'a, Shard>); 4]>;
+
 /// A set of locked shards.
 pub struct Locked<'a> {
-    guards: Vec<(usize, MutexGuard<'a, Shard>)>,
+    guards: Guards<'a>,
     all: bool,
 }
 
@@ -109,7 +125,7 @@ impl<'a> Locked<'a> {
     /// Holds no shard (keyless commands that touch no data).
     pub fn none() -> Locked<'a> {
         Locked {
-            guards: Vec::new(),
+            guards: Guards::new(),
             all: false,
         }
     }
@@ -135,7 +151,10 @@ impl<'a> Locked<'a> {
         if self.all {
             return self.guards.get(id).map(|(_, g)| &**g);
         }
-        self.guards.iter().find(|(i, _)| *i == id).map(|(_, g)| &**g)
+        self.guards
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, g)| &**g)
     }
 
     /// All held shards in ascending order.

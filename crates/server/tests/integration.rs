@@ -20,7 +20,8 @@ fn client(srv: &KvikServer) -> redis::Connection {
 /// `timeout` passes. Returns (bytes, closed_by_server).
 fn raw_exchange(port: u16, bytes: &[u8], timeout: Duration) -> (Vec<u8>, bool) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     s.write_all(bytes).expect("write");
     let deadline = Instant::now() + timeout;
     let mut out = Vec::new();
@@ -29,7 +30,9 @@ fn raw_exchange(port: u16, bytes: &[u8], timeout: Duration) -> (Vec<u8>, bool) {
         match s.read(&mut buf) {
             Ok(0) => return (out, true),
             Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
             Err(_) => return (out, true),
         }
     }
@@ -40,7 +43,11 @@ fn raw_exchange(port: u16, bytes: &[u8], timeout: Duration) -> (Vec<u8>, bool) {
 fn set_get_with_the_redis_crate() {
     let srv = KvikServer::start(&[]);
     let mut c = client(&srv);
-    let _: () = redis::cmd("SET").arg("greeting").arg("hello").query(&mut c).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("greeting")
+        .arg("hello")
+        .query(&mut c)
+        .unwrap();
     let v: String = redis::cmd("GET").arg("greeting").query(&mut c).unwrap();
     assert_eq!(v, "hello");
     let missing: Option<String> = redis::cmd("GET").arg("nope").query(&mut c).unwrap();
@@ -69,7 +76,10 @@ fn protocol_error_replies_then_closes() {
     assert_eq!(bytes, b"-ERR Protocol error: invalid bulk length\r\n");
     assert!(closed);
     let (bytes, closed) = raw_exchange(srv.port(), b"PING\r\n*1\r\n+x\r\n", Duration::from_secs(3));
-    assert_eq!(bytes, b"+PONG\r\n-ERR Protocol error: expected '$', got '+'\r\n");
+    assert_eq!(
+        bytes,
+        b"+PONG\r\n-ERR Protocol error: expected '$', got '+'\r\n"
+    );
     assert!(closed);
 }
 
@@ -81,7 +91,11 @@ fn http_probe_is_dropped_without_reply() {
         b"POST / HTTP/1.1\r\nHost: example\r\n\r\n",
         Duration::from_secs(3),
     );
-    assert!(bytes.is_empty(), "got {:?}", String::from_utf8_lossy(&bytes));
+    assert!(
+        bytes.is_empty(),
+        "got {:?}",
+        String::from_utf8_lossy(&bytes)
+    );
     assert!(closed);
 }
 
@@ -102,7 +116,10 @@ fn inline_commands_with_quotes() {
         b"SET k \"v\\x41\"\r\nGET k\r\nPING\nQUIT\r\n",
         Duration::from_secs(3),
     );
-    assert_eq!(String::from_utf8_lossy(&bytes), "+OK\r\n$2\r\nvA\r\n+PONG\r\n+OK\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&bytes),
+        "+OK\r\n$2\r\nvA\r\n+PONG\r\n+OK\r\n"
+    );
     assert!(closed, "QUIT closes the connection");
 }
 
@@ -113,7 +130,10 @@ fn query_buffer_limit_closes_the_client() {
     req.extend(std::iter::repeat_n(b'x', 2 * 1024 * 1024));
     let (bytes, closed) = raw_exchange(srv.port(), &req, Duration::from_secs(5));
     assert!(bytes.is_empty());
-    assert!(closed, "a client over client-query-buffer-limit is disconnected");
+    assert!(
+        closed,
+        "a client over client-query-buffer-limit is disconnected"
+    );
     // The server is still healthy.
     let (bytes, _) = raw_exchange(srv.port(), b"PING\r\nQUIT\r\n", Duration::from_secs(3));
     assert_eq!(bytes, b"+PONG\r\n+OK\r\n");
@@ -122,7 +142,11 @@ fn query_buffer_limit_closes_the_client() {
 #[test]
 fn oversized_bulk_is_rejected_before_reading_it() {
     let srv = KvikServer::start(&["--proto-max-bulk-len", "1mb"]);
-    let (bytes, closed) = raw_exchange(srv.port(), b"*2\r\n$4\r\nECHO\r\n$2000000\r\n", Duration::from_secs(3));
+    let (bytes, closed) = raw_exchange(
+        srv.port(),
+        b"*2\r\n$4\r\nECHO\r\n$2000000\r\n",
+        Duration::from_secs(3),
+    );
     assert_eq!(bytes, b"-ERR Protocol error: invalid bulk length\r\n");
     assert!(closed);
 }
@@ -163,15 +187,17 @@ fn requirepass_demands_auth() {
         r,
         Reply::Error(b"WRONGPASS invalid username-password pair or user is disabled.".to_vec())
     );
-    assert_eq!(conn.call(&["AUTH", "s3cret"]).unwrap(), Reply::Simple(b"OK".to_vec()));
+    assert_eq!(
+        conn.call(&["AUTH", "s3cret"]).unwrap(),
+        Reply::Simple(b"OK".to_vec())
+    );
     assert_eq!(conn.call(&["GET", "k"]).unwrap(), Reply::NullBulk);
     // Before authentication, big requests are refused as Redis does.
-    let (bytes, closed) = raw_exchange(
-        srv.port(),
-        b"*11\r\n",
-        Duration::from_secs(3),
+    let (bytes, closed) = raw_exchange(srv.port(), b"*11\r\n", Duration::from_secs(3));
+    assert_eq!(
+        bytes,
+        b"-ERR Protocol error: unauthenticated multibulk length\r\n"
     );
-    assert_eq!(bytes, b"-ERR Protocol error: unauthenticated multibulk length\r\n");
     assert!(closed);
 }
 
@@ -181,7 +207,12 @@ fn active_expiry_reclaims_keys_nobody_reads() {
     let mut c = client(&srv);
     let mut p = redis::pipe();
     for i in 0..2000 {
-        p.cmd("SET").arg(format!("t{i}")).arg("v").arg("PX").arg(50).ignore();
+        p.cmd("SET")
+            .arg(format!("t{i}"))
+            .arg("v")
+            .arg("PX")
+            .arg(50)
+            .ignore();
     }
     p.cmd("SET").arg("keep").arg("v").ignore();
     let _: () = p.query(&mut c).unwrap();
@@ -245,7 +276,10 @@ fn maxclients_refuses_extra_connections() {
 
 #[test]
 fn version_flag_matches_redis_server_format() {
-    let out = Command::new(KvikServer::binary()).arg("-v").output().unwrap();
+    let out = Command::new(KvikServer::binary())
+        .arg("-v")
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(text.contains(" v=7.2.4 "), "{text}");
@@ -260,7 +294,10 @@ fn unknown_directive_fails_start_up_like_redis() {
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("*** FATAL CONFIG FILE ERROR"), "{text}");
-    assert!(text.contains("Bad directive or wrong number of arguments"), "{text}");
+    assert!(
+        text.contains("Bad directive or wrong number of arguments"),
+        "{text}"
+    );
 }
 
 /// Kills a child process on drop.
@@ -305,7 +342,10 @@ fn config_file_and_flags_combine() {
         conn.call(&["SELECT", "4"]).unwrap(),
         Reply::Error(b"ERR DB index is out of range".to_vec())
     );
-    assert_eq!(conn.call(&["SELECT", "3"]).unwrap(), Reply::Simple(b"OK".to_vec()));
+    assert_eq!(
+        conn.call(&["SELECT", "3"]).unwrap(),
+        Reply::Simple(b"OK".to_vec())
+    );
 }
 
 #[test]
@@ -315,7 +355,10 @@ fn shutdown_stops_the_process() {
     let _ = conn.send(&["SHUTDOWN", "NOSAVE"]);
     let deadline = Instant::now() + Duration::from_secs(5);
     while srv.check_running().is_ok() {
-        assert!(Instant::now() < deadline, "server still running after SHUTDOWN");
+        assert!(
+            Instant::now() < deadline,
+            "server still running after SHUTDOWN"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -20,10 +20,8 @@ use crate::cmd::is;
 use crate::commands::spec::{Arg, ArgType, BeginSearch, FindKeys, KeySpec, Spec};
 use crate::dispatch::{err, Command, CommandTable, Ctx};
 use kvik_protocol::ReplyBuf;
-use std::sync::atomic::Ordering;
 
-/// Registers the family. The container goes first: `CommandTable::add`
-/// replaces a top-level entry, which would drop subcommands added before.
+/// Registers the family.
 pub fn register(t: &mut CommandTable) {
     t.add("command", command_root);
     t.add("command|count", command_count);
@@ -582,7 +580,7 @@ pub struct KeyRef {
 /// spec cannot be applied to these arguments (unknown or incomplete spec,
 /// bad key count, keys out of range): the caller then falls back to the
 /// command-specific extraction.
-fn keys_from_specs(spec: &Spec, args: &[&[u8]]) -> Option<Vec<KeyRef>> {
+pub fn keys_from_specs(spec: &Spec, args: &[&[u8]]) -> Option<Vec<KeyRef>> {
     let argc = args.len() as i64;
     let mut keys = Vec::new();
     for ks in spec.key_specs {
@@ -927,43 +925,13 @@ pub fn get_keys(spec: &Spec, args: &[&[u8]]) -> Vec<KeyRef> {
 // Handlers
 // ---------------------------------------------------------------------------
 
-/// `COMMAND` alone lists everything. The dispatcher hands a container with
-/// its own handler the whole command line, so subcommands are routed here
-/// (arity and unknown-subcommand errors worded as the dispatcher words
-/// them).
-fn command_root(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
-    if args.len() == 1 {
-        let cmds = sorted_commands(&ctx.srv.commands);
-        ctx.out.array(cmds.len());
-        for c in cmds {
-            reply_info(ctx.out, c);
-        }
-        return;
-    }
-    let Some(sub) = subcommand(ctx.cmd, args[1]) else {
-        let name: String = String::from_utf8_lossy(args[1]).chars().take(128).collect();
-        let container = String::from_utf8_lossy(args[0]).to_ascii_uppercase();
-        ctx.error(&format!(
-            "ERR unknown subcommand '{name}'. Try {container} HELP."
-        ));
-        return;
-    };
-    if !sub.spec.arity_ok(args.len()) {
-        sub.rejected.fetch_add(1, Ordering::Relaxed);
-        ctx.error(&format!(
-            "ERR wrong number of arguments for '{}' command",
-            sub.spec.name
-        ));
-        return;
-    }
-    if let Some(handler) = sub.handler {
-        // The dispatcher also counts the call under `command`; the
-        // subcommand's own statistics are kept here.
-        let started = std::time::Instant::now();
-        handler(ctx, args);
-        sub.calls.fetch_add(1, Ordering::Relaxed);
-        sub.usec
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+/// `COMMAND` alone lists everything (with arguments, the dispatcher
+/// resolves the subcommand before any handler runs).
+fn command_root(ctx: &mut Ctx<'_>, _args: &[&[u8]]) {
+    let cmds = sorted_commands(&ctx.srv.commands);
+    ctx.out.array(cmds.len());
+    for c in cmds {
+        reply_info(ctx.out, c);
     }
 }
 

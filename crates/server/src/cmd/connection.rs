@@ -143,7 +143,10 @@ fn hello(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         *ctx.client.shared.name.lock() = String::from_utf8_lossy(n).into_owned();
     }
     ctx.out.set_resp3(ver == 3);
-    ctx.client.shared.resp.store(ver as usize, Ordering::Relaxed);
+    ctx.client
+        .shared
+        .resp
+        .store(ver as usize, Ordering::Relaxed);
     let out = &mut *ctx.out;
     out.map(7);
     out.bulk(b"server");

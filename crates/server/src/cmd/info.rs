@@ -144,7 +144,8 @@ fn instantaneous(srv: &Server, now_ms: i64) -> (u64, f64, f64) {
     });
     let dt = now_ms - s.at_ms;
     if dt >= 100 {
-        let per_sec = |now: u64, before: u64| now.saturating_sub(before) as f64 * 1000.0 / dt as f64;
+        let per_sec =
+            |now: u64, before: u64| now.saturating_sub(before) as f64 * 1000.0 / dt as f64;
         s.ops_per_sec = per_sec(commands, s.commands) as u64;
         s.in_kbps = per_sec(net_in, s.net_in) / 1024.0;
         s.out_kbps = per_sec(net_out, s.net_out) / 1024.0;
@@ -304,7 +305,13 @@ pub fn render(srv: &Server, sel: &Selection) -> String {
 /// Redis's `getSafeInfoString`: `#`, `:`, CR and LF become `_`.
 fn safe_info(s: &str) -> String {
     s.chars()
-        .map(|c| if matches!(c, '#' | ':' | '\r' | '\n') { '_' } else { c })
+        .map(|c| {
+            if matches!(c, '#' | ':' | '\r' | '\n') {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -421,7 +428,13 @@ fn memory_section(srv: &Server, out: &mut String) {
             cfg.get("maxmemory-policy").to_string(),
         )
     };
-    let pct = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 * 100.0 / b as f64 };
+    let pct = |a: u64, b: u64| {
+        if b == 0 {
+            0.0
+        } else {
+            a as f64 * 100.0 / b as f64
+        }
+    };
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     fields!(out,
         "used_memory" => used,
@@ -696,7 +709,10 @@ mod tests {
             headers(&render(&srv, &sel(&["CPU", "clients", "cpu"]))),
             ["# Clients", "# CPU"]
         );
-        assert_eq!(headers(&render(&srv, &sel(&["module_list"]))), ["# Modules"]);
+        assert_eq!(
+            headers(&render(&srv, &sel(&["module_list"]))),
+            ["# Modules"]
+        );
         assert_eq!(render(&srv, &sel(&["nosuchsection"])), "");
     }
 
@@ -706,7 +722,10 @@ mod tests {
         let text = render(&srv, &sel(&["server", "cluster"]));
         assert!(text.starts_with("# Server\r\nredis_version:7.2.4\r\nkvik_version:"));
         assert!(text.ends_with("\r\n\r\n# Cluster\r\ncluster_enabled:0\r\n"));
-        for line in text.split("\r\n").filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        for line in text
+            .split("\r\n")
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
             assert!(line.contains(':'), "{line}");
         }
         let stats = render(&srv, &sel(&["stats"]));

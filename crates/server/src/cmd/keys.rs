@@ -648,7 +648,10 @@ fn object_refcount(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
             ctx.out.null();
             return;
         }
-        Some(e) => matches!(e.value(), ValueRef::Int(n) if (0..SHARED_INTEGERS).contains(&n)),
+        Some(e) => {
+            !e.is_unshared()
+                && matches!(e.value(), ValueRef::Int(n) if (0..SHARED_INTEGERS).contains(&n))
+        }
     };
     // Redis stops sharing integers when maxmemory is set with an LRU/LFU
     // policy, since each value then needs its own access bits.

@@ -127,7 +127,8 @@ const PROTECTED_CONFIGS: &[&str] = &["dir", "dbfilename"];
 /// once (first match wins, compared case-insensitively).
 fn config_get_pairs(cfg: &Config, patterns: &[&[u8]]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
-    let seen = |out: &Vec<(String, String)>, n: &str| out.iter().any(|(k, _)| k.eq_ignore_ascii_case(n));
+    let seen =
+        |out: &Vec<(String, String)>, n: &str| out.iter().any(|(k, _)| k.eq_ignore_ascii_case(n));
     for p in patterns {
         let p = String::from_utf8_lossy(p);
         if !p.contains(['[', '*', '?']) {
@@ -238,16 +239,14 @@ fn config_set_pairs(cfg: &mut Config, pairs: &[&[u8]], protected_ok: bool) -> Re
 }
 
 fn config_set(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         ctx.error(err::SYNTAX);
         return;
     }
     let srv = ctx.srv;
     let mut cfg = srv.config.write();
-    let protected_ok = protected_action_allowed(
-        cfg.get("enable-protected-configs"),
-        &ctx.client.shared,
-    );
+    let protected_ok =
+        protected_action_allowed(cfg.get("enable-protected-configs"), &ctx.client.shared);
     match config_set_pairs(&mut cfg, &args[2..], protected_ok) {
         Ok(()) => {
             cfg.publish(&srv.tun);
@@ -364,7 +363,12 @@ const DEBUG_HELP: &[&str] = &[
 ];
 
 fn debug(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
-    let setting = ctx.srv.config.read().get("enable-debug-command").to_string();
+    let setting = ctx
+        .srv
+        .config
+        .read()
+        .get("enable-debug-command")
+        .to_string();
     if !protected_action_allowed(&setting, &ctx.client.shared) {
         ctx.error("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
         return;
@@ -828,7 +832,13 @@ fn latency_graph_text(name: &str, e: &LatencyEvent, now_secs: i64) -> String {
         if start != 0 {
             g.push('\n');
         }
-        sparkline_range(&mut g, &values[start..start + len], &labels[start..start + len], min, max);
+        sparkline_range(
+            &mut g,
+            &values[start..start + len],
+            &labels[start..start + len],
+            min,
+            max,
+        );
         start += len;
     }
     g
@@ -946,7 +956,8 @@ fn latency_doctor_text(srv: &Server) -> String {
         }
         r.push('\n');
     }
-    let advices = slowlog_enabled || slowlog_tuning || slowlog_inspect || scheduler || large_objects;
+    let advices =
+        slowlog_enabled || slowlog_tuning || slowlog_inspect || scheduler || large_objects;
     if events.is_empty() {
         r.push_str("Dave, no latency spike was observed during the lifetime of this Redis instance, not in the slightest bit. I honestly think you ought to sit down calmly, take a stress pill, and think things over.\n");
     } else if !advices {
@@ -1033,7 +1044,8 @@ mod tests {
     #[test]
     fn config_set_name_errors_in_redis_order() {
         let mut cfg = Config::default();
-        let set = |cfg: &mut Config, v: &[&'static str]| config_set_pairs(cfg, &b(v), false).unwrap_err();
+        let set =
+            |cfg: &mut Config, v: &[&'static str]| config_set_pairs(cfg, &b(v), false).unwrap_err();
         assert_eq!(
             set(&mut cfg, &["maxmemory", "1", "foo", "2"]),
             "ERR Unknown option or number of arguments for CONFIG SET - 'foo'"
@@ -1073,11 +1085,20 @@ mod tests {
         let cfg = Config::default();
         let pairs = config_get_pairs(&cfg, &b(&["MAXMEMORY", "maxmemory", "maxmemory*"]));
         assert_eq!(pairs[0], ("MAXMEMORY".to_string(), "0".to_string()));
-        assert_eq!(pairs.iter().filter(|p| p.0.eq_ignore_ascii_case("maxmemory")).count(), 1);
+        assert_eq!(
+            pairs
+                .iter()
+                .filter(|p| p.0.eq_ignore_ascii_case("maxmemory"))
+                .count(),
+            1
+        );
         assert!(pairs.iter().any(|p| p.0 == "maxmemory-policy"));
         assert!(config_get_pairs(&cfg, &b(&["nosuch"])).is_empty());
         let lua = config_get_pairs(&cfg, &b(&["lua*"]));
-        assert_eq!(lua, vec![("lua-time-limit".to_string(), "5000".to_string())]);
+        assert_eq!(
+            lua,
+            vec![("lua-time-limit".to_string(), "5000".to_string())]
+        );
     }
 
     #[test]
@@ -1106,7 +1127,10 @@ mod tests {
         };
         let g = latency_graph_text("command", &e, 130);
         let lines: Vec<&str> = g.lines().collect();
-        assert_eq!(lines[0], "command - high 40 ms, low 10 ms (all time high 40 ms)");
+        assert_eq!(
+            lines[0],
+            "command - high 40 ms, low 10 ms (all time high 40 ms)"
+        );
         assert_eq!(lines[1].len(), 80);
         // 4 graph rows, a spacer, then 3-character labels ("30s", ...).
         assert_eq!(lines.len(), 2 + 4 + 1 + 3);
@@ -1116,6 +1140,34 @@ mod tests {
         assert_eq!(lines[9], "sss");
         assert!(lines[5].starts_with('_'), "{g}");
         assert!(lines[2].ends_with('#') || lines[2].ends_with('o') || lines[2].ends_with('_'));
+    }
+
+    #[test]
+    fn graph_matches_redis() {
+        // Samples and output taken from Redis 7.0's LATENCY GRAPH.
+        let e = LatencyEvent {
+            samples: VecDeque::from(vec![(1000, 50), (1001, 10), (1002, 30), (1003, 20)]),
+            max: 50,
+        };
+        let expected = format!(
+            "command - high 50 ms, low 10 ms (all time high 50 ms)\n{}\n#   \n| _ \n| |_\n|_||\n    \n3210\nssss\n",
+            "-".repeat(80)
+        );
+        assert_eq!(latency_graph_text("command", &e, 1003), expected);
+    }
+
+    #[test]
+    fn doctor_matches_redis() {
+        let srv = Server::new(Config::default());
+        assert!(latency_doctor_text(&srv).starts_with("I'm sorry, Dave, I can't do that."));
+        srv.tun.latency_threshold.store(100, Ordering::Relaxed);
+        assert!(latency_doctor_text(&srv).starts_with("Dave, no latency spike was observed"));
+        srv.latency_sample("command", 150);
+        // Redis 7.0's report for one 150 ms DEBUG SLEEP.
+        assert_eq!(
+            latency_doctor_text(&srv),
+            "Dave, I have observed latency spikes in this Redis instance. You don't mind talking about it, do you Dave?\n\n1. command: 1 latency spikes (average 150ms, mean deviation 0ms, period 1.00 sec). Worst all time event 150ms.\n\nI have a few advices for you:\n\n- Check your Slow Log to understand what are the commands you are running which are too slow to execute. Please check https://redis.io/commands/slowlog for more information.\n- Deleting, expiring or evicting (because of maxmemory policy) large objects is a blocking operation. If you have very large objects that are often deleted, expired, or evicted, try to fragment those objects into multiple smaller objects.\n"
+        );
     }
 
     #[test]

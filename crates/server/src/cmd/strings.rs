@@ -637,11 +637,12 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     };
     if exists {
         if let Some(e) = ctx.ks.lookup_write(key) {
-            e.set_value(NewValue::Str(&text));
+            e.set_value(NewValue::Embstr(&text));
         }
         ctx.ks.modified(key);
     } else {
-        ctx.ks.insert(Entry::new(key, NewValue::Str(&text), None));
+        ctx.ks
+            .insert(Entry::new(key, NewValue::Embstr(&text), None));
     }
     ctx.out.bulk(&text);
 }
