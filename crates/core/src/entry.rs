@@ -74,9 +74,19 @@ enum Payload<'a> {
 }
 
 /// A key with its value, expiry and LRU/LFU bits, in one allocation.
+///
+/// The pointer's top 16 bits may carry a tag (16 bits of the key's hash)
+/// set by the keyspace table, so probing compares tags in the slot array
+/// and only dereferences entries whose tag matches. User-space addresses
+/// on x86-64 and AArch64 Linux fit in 48 bits unless a program asks the
+/// kernel for higher ones (kvik and its allocator never do); `assemble`
+/// checks it.
 pub struct Entry {
     ptr: NonNull<u8>,
 }
+
+/// Address bits of a tagged pointer.
+const ADDR_MASK: usize = (1 << 48) - 1;
 
 // SAFETY: an Entry exclusively owns its blob and the Object it points to;
 // Object is Send + Sync, and the blob is plain bytes.
@@ -197,6 +207,10 @@ impl Entry {
         let Some(ptr) = NonNull::new(raw) else {
             handle_alloc_error(layout)
         };
+        assert!(
+            raw.addr() & !ADDR_MASK == 0,
+            "heap address above 48 bits: entry tagging needs 48-bit user addresses"
+        );
         // SAFETY: the blob is `total` bytes long and every write below stays
         // inside the offsets summed into `total` above.
         let blob = unsafe { std::slice::from_raw_parts_mut(raw, total) };
@@ -222,11 +236,32 @@ impl Entry {
         Entry { ptr }
     }
 
+    /// The blob's address without the tag.
+    #[inline]
+    fn base(&self) -> *mut u8 {
+        self.ptr.as_ptr().map_addr(|a| a & ADDR_MASK)
+    }
+
+    /// Stores a 16-bit tag in the pointer's unused top bits.
+    #[inline]
+    pub fn set_tag(&mut self, tag: u16) {
+        let tagged = self.base().map_addr(|a| a | ((tag as usize) << 48));
+        // SAFETY: the blob address is non-null; adding high bits keeps the
+        // pointer non-null, and every dereference masks them off again.
+        self.ptr = unsafe { NonNull::new_unchecked(tagged) };
+    }
+
+    /// The tag set by [`Entry::set_tag`] (0 when none).
+    #[inline]
+    pub fn tag(&self) -> u16 {
+        (self.ptr.as_ptr().addr() >> 48) as u16
+    }
+
     fn shape(&self) -> Shape {
         // SAFETY: the header is always 4 bytes and the varint that follows
         // was written by `assemble`, so reading it stays in bounds.
         let (header, key_len, vlen) = unsafe {
-            let p = self.ptr.as_ptr();
+            let p = self.base();
             let header = u32::from_le_bytes(*(p as *const [u8; 4]));
             let mut key_len = 0usize;
             let mut shift = 0;
@@ -255,7 +290,7 @@ impl Entry {
             KIND_EMB => {
                 // SAFETY: the emb payload starts with a 1-byte varint
                 // (EMBSTR_MAX < 128).
-                let len = unsafe { *self.ptr.as_ptr().add(payload) } as usize;
+                let len = unsafe { *self.base().add(payload) } as usize;
                 payload + 1 + len
             }
             _ => payload + 8,
@@ -273,7 +308,7 @@ impl Entry {
     fn bytes(&self, start: usize, len: usize) -> &[u8] {
         // SAFETY: callers pass ranges computed by `shape`, which lie inside
         // the blob; the blob lives as long as `self`.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(start), len) }
+        unsafe { std::slice::from_raw_parts(self.base().add(start), len) }
     }
 
     fn read8(&self, at: usize) -> [u8; 8] {
@@ -316,7 +351,7 @@ impl Entry {
         // SAFETY: the header occupies the first 4 bytes of the blob, and
         // `&mut self` gives exclusive access.
         unsafe {
-            std::ptr::copy_nonoverlapping(header.to_le_bytes().as_ptr(), self.ptr.as_ptr(), 4)
+            std::ptr::copy_nonoverlapping(header.to_le_bytes().as_ptr(), self.base(), 4)
         }
     }
 
@@ -353,12 +388,13 @@ impl Entry {
         }
     }
 
-    /// Replaces the value, keeping the key, expiry and LRU bits.
+    /// Replaces the value, keeping the key, expiry, LRU bits and tag.
     pub fn set_value(&mut self, value: NewValue<'_>) {
         let expire = self.expire();
         let lru = self.lru();
         let mut fresh = Entry::new(self.key(), value, expire);
         fresh.set_lru(lru);
+        fresh.set_tag(self.tag());
         *self = fresh;
     }
 
@@ -389,7 +425,7 @@ impl Entry {
                 unsafe {
                     std::ptr::copy_nonoverlapping(
                         t.to_le_bytes().as_ptr(),
-                        self.ptr.as_ptr().add(at),
+                        self.base().add(at),
                         8,
                     )
                 }
@@ -407,11 +443,14 @@ impl Entry {
 
     /// Rebuilds the blob with a new key and/or expiry, moving the payload
     /// (an object pointer is transferred, not dropped).
+    /// The tag is kept (it belongs to the key; a new key is re-tagged when
+    /// it is inserted into a table).
     fn rebuild(&mut self, key: Option<&[u8]>, expire: Option<Option<i64>>) {
         let s = self.shape();
         let key = key.unwrap_or_else(|| self.bytes(s.key_start, s.key_len));
         let expire = expire.unwrap_or_else(|| self.expire());
-        let fresh = Self::assemble(key, expire, s.header, self.payload(&s));
+        let mut fresh = Self::assemble(key, expire, s.header, self.payload(&s));
+        fresh.set_tag(self.tag());
         let old = std::mem::replace(self, fresh);
         // The payload now belongs to `fresh`: free only the old blob.
         old.free_blob_only();
@@ -419,11 +458,11 @@ impl Entry {
 
     fn free_blob_only(self) {
         let total = self.shape().total;
-        let ptr = self.ptr;
+        let ptr = self.base();
         std::mem::forget(self);
         // SAFETY: the blob was allocated by `assemble` with this size and
         // alignment 1, and `self` was forgotten so it is not freed twice.
-        unsafe { dealloc(ptr.as_ptr(), Layout::from_size_align_unchecked(total, 1)) }
+        unsafe { dealloc(ptr, Layout::from_size_align_unchecked(total, 1)) }
     }
 
     /// A deep copy under `key` (COPY), without expiry unless given.
@@ -487,7 +526,7 @@ impl Drop for Entry {
         // SAFETY: allocated by `assemble` with this size and alignment 1.
         unsafe {
             dealloc(
-                self.ptr.as_ptr(),
+                self.base(),
                 Layout::from_size_align_unchecked(s.total, 1),
             )
         }
@@ -570,6 +609,20 @@ mod tests {
             ValueRef::Obj(Object::Str(v)) => assert_eq!(v.len(), 1004),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn tag_survives_rebuilds() {
+        let mut e = Entry::new(b"k", NewValue::Str(b"v"), None);
+        e.set_tag(0xbeef);
+        e.set_expire(Some(1));
+        assert_eq!(e.tag(), 0xbeef);
+        e.set_value(NewValue::Str(&[b'x'; 100]));
+        assert_eq!(e.tag(), 0xbeef);
+        e.make_object();
+        assert_eq!(e.tag(), 0xbeef);
+        assert_eq!(e.key(), b"k");
+        assert_eq!(e.expire(), Some(1));
     }
 
     #[test]

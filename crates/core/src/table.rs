@@ -10,8 +10,9 @@
 //!   Because cursors are home buckets, not slot positions, the classic
 //!   guarantee holds across growth and shrinking: every key present for the
 //!   whole scan is returned at least once.
-//! * Hashes are recomputed from the key (no per-slot hash storage) with a
-//!   per-process random seed, so hash flooding needs the seed.
+//! * Hashes are recomputed from the key (no per-slot hash storage) with
+//!   foldhash and a per-process random seed, so hash flooding needs the
+//!   seed.
 
 use crate::entry::Entry;
 use std::hash::{BuildHasher, Hasher};
@@ -19,21 +20,37 @@ use std::sync::OnceLock;
 
 const MIN_CAPACITY: usize = 8;
 
-/// Seeded hasher for keys (SipHash-1-3 from std, seeded once per process).
-#[derive(Clone)]
-pub struct KeyHasher(std::collections::hash_map::RandomState);
+/// Seeded hasher for keys: foldhash, with a random seed drawn once per
+/// process, so colliding keys cannot be precomputed.
+fn key_hasher() -> &'static foldhash::fast::RandomState {
+    static H: OnceLock<foldhash::fast::RandomState> = OnceLock::new();
+    H.get_or_init(foldhash::fast::RandomState::default)
+}
 
-fn key_hasher() -> &'static KeyHasher {
-    static H: OnceLock<KeyHasher> = OnceLock::new();
-    H.get_or_init(|| KeyHasher(std::collections::hash_map::RandomState::new()))
+/// The 16 hash bits kept in an entry's pointer tag: the top bits, which
+/// the bucket index (low bits) does not use.
+#[inline]
+fn tag_of(hash: u64) -> u16 {
+    (hash >> 48) as u16
 }
 
 /// Hash of a key as used by every table.
 #[inline]
 pub fn hash_key(key: &[u8]) -> u64 {
-    let mut h = key_hasher().0.build_hasher();
+    let mut h = key_hasher().build_hasher();
     h.write(key);
     h.finish()
+}
+
+/// Result of [`Table::lookup`].
+#[derive(Debug)]
+pub enum Lookup<'a> {
+    /// The live entry.
+    Found(&'a mut Entry),
+    /// No such key.
+    Missing,
+    /// The key had expired and was removed by this lookup.
+    Expired,
 }
 
 /// An open-addressing table of entries keyed by their own key.
@@ -93,12 +110,19 @@ impl Table {
             return None;
         }
         let mask = self.mask();
-        let mut i = hash_key(key) as usize & mask;
+        let h = hash_key(key);
+        let tag = tag_of(h);
+        let mut i = h as usize & mask;
         loop {
             match &self.slots[i] {
                 None => return None,
-                Some(e) if e.key() == key => return Some(i),
-                Some(_) => i = (i + 1) & mask,
+                Some(e) if e.tag() == tag && e.key() == key => return Some(i),
+                Some(e) => {
+                    // An entry replaced wholesale through `get_mut` would
+                    // lose its tag and become unreachable: catch it in tests.
+                    debug_assert!(e.key() != key, "entry lost its table tag");
+                    i = (i + 1) & mask
+                }
             }
         }
     }
@@ -108,8 +132,27 @@ impl Table {
         self.find(key).and_then(|i| self.slots[i].as_ref())
     }
 
+    /// One probe for `key` that also applies lazy expiry: an entry whose
+    /// expiry is at or before `now_ms` is removed and reported as
+    /// [`Lookup::Expired`].
+    pub fn lookup(&mut self, key: &[u8], now_ms: i64) -> Lookup<'_> {
+        let Some(i) = self.find(key) else {
+            return Lookup::Missing;
+        };
+        if matches!(&self.slots[i], Some(e) if e.is_expired(now_ms)) {
+            self.take_slot(i);
+            return Lookup::Expired;
+        }
+        match self.slots[i].as_mut() {
+            Some(e) => Lookup::Found(e),
+            None => Lookup::Missing,
+        }
+    }
+
     /// The entry for `key`, mutably. Callers that change the expiry must
-    /// use [`Table::set_expire`] so the volatile count stays right.
+    /// use [`Table::set_expire`] so the volatile count stays right, and
+    /// must change the entry through its methods (which keep the pointer
+    /// tag), never by assigning a new `Entry` over it.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let i = self.find(key)?;
         self.slots[i].as_mut()
@@ -133,13 +176,16 @@ impl Table {
     }
 
     /// Inserts `entry`, returning the entry it replaced.
-    pub fn insert(&mut self, entry: Entry) -> Option<Entry> {
+    pub fn insert(&mut self, mut entry: Entry) -> Option<Entry> {
         if (self.len + 1) * 4 > self.slots.len() * 3 {
             self.resize((self.slots.len() * 2).max(MIN_CAPACITY));
         }
         let vol = entry.expire().is_some() as usize;
         let mask = self.mask();
-        let mut i = hash_key(entry.key()) as usize & mask;
+        let h = hash_key(entry.key());
+        let tag = tag_of(h);
+        entry.set_tag(tag);
+        let mut i = h as usize & mask;
         loop {
             match &self.slots[i] {
                 None => {
@@ -148,7 +194,7 @@ impl Table {
                     self.volatile += vol;
                     return None;
                 }
-                Some(e) if e.key() == entry.key() => {
+                Some(e) if e.tag() == tag && e.key() == entry.key() => {
                     let old = self.slots[i].replace(entry);
                     if let Some(o) = &old {
                         self.volatile -= o.expire().is_some() as usize;

@@ -39,14 +39,19 @@ pub struct ClientShared {
     pub lib: Mutex<(String, String)>,
     /// Selected database.
     pub db: AtomicUsize,
-    /// Full name of the last command (for CLIENT LIST `cmd=`).
-    pub last_cmd: Mutex<&'static str>,
+    /// Index in `commands::spec::SPECS` of the last command (CLIENT LIST
+    /// `cmd=`); `usize::MAX` before the first.
+    pub last_cmd: AtomicUsize,
     /// Set by CLIENT KILL / shutdown: the connection closes at once.
     pub killed: AtomicBool,
     /// Wakes the connection task for kills and pushed data.
     pub wake: Notify,
     /// Data pushed by other tasks (MONITOR lines), written by the owner.
     pub pushed: Mutex<Vec<u8>>,
+    /// Whether `pushed` may hold data.
+    pub has_pushed: AtomicBool,
+    /// The socket descriptor while the connection is open, else -1.
+    fd: Mutex<i32>,
     /// Whether this is a MONITOR client.
     pub monitor: AtomicBool,
     /// Query buffer bytes (for CLIENT LIST / INFO).
@@ -57,10 +62,6 @@ pub struct ClientShared {
     pub no_evict: AtomicBool,
     /// CLIENT NO-TOUCH.
     pub no_touch: AtomicBool,
-    /// Total bytes read.
-    pub net_in: AtomicU64,
-    /// Total bytes written.
-    pub net_out: AtomicU64,
     /// Commands processed.
     pub commands: AtomicU64,
     /// Whether this is a unix socket connection.
@@ -79,32 +80,66 @@ impl ClientShared {
             name: Mutex::new(String::new()),
             lib: Mutex::new((String::new(), String::new())),
             db: AtomicUsize::new(0),
-            last_cmd: Mutex::new("NULL"),
+            last_cmd: AtomicUsize::new(usize::MAX),
             killed: AtomicBool::new(false),
             wake: Notify::new(),
             pushed: Mutex::new(Vec::new()),
+            has_pushed: AtomicBool::new(false),
+            fd: Mutex::new(-1),
             monitor: AtomicBool::new(false),
             qbuf: AtomicU64::new(0),
             resp: AtomicUsize::new(2),
             no_evict: AtomicBool::new(false),
             no_touch: AtomicBool::new(false),
-            net_in: AtomicU64::new(0),
-            net_out: AtomicU64::new(0),
             commands: AtomicU64::new(0),
             unix,
         })
     }
 
-    /// Asks the connection to close.
+    /// Asks the connection to close. A connection waiting in a plain read
+    /// is woken by shutting its socket down; one waiting for pushed data
+    /// too by the notification.
     pub fn kill(&self) {
         self.killed.store(true, Ordering::SeqCst);
+        let fd = self.fd.lock();
+        if *fd >= 0 {
+            // SAFETY: `fd` is the connection's open socket: it is set to -1
+            // under this lock before the socket is closed.
+            unsafe { libc::shutdown(*fd, libc::SHUT_RDWR) };
+        }
         self.wake.notify_one();
+    }
+
+    /// Records the socket descriptor (for [`ClientShared::kill`]).
+    pub fn set_fd(&self, fd: i32) {
+        *self.fd.lock() = fd;
+    }
+
+    /// Forgets the socket descriptor; called before the socket is closed.
+    pub fn clear_fd(&self) {
+        *self.fd.lock() = -1;
     }
 
     /// Queues bytes for the connection to write (MONITOR), waking it.
     pub fn push_bytes(&self, bytes: &[u8]) {
         self.pushed.lock().extend_from_slice(bytes);
+        self.has_pushed.store(true, Ordering::Release);
         self.wake.notify_one();
+    }
+
+    /// Takes the bytes pushed by other tasks, if any (lock-free when none).
+    pub fn take_pushed(&self) -> Option<Vec<u8>> {
+        if !self.has_pushed.swap(false, Ordering::Acquire) {
+            return None;
+        }
+        let v = std::mem::take(&mut *self.pushed.lock());
+        (!v.is_empty()).then_some(v)
+    }
+
+    /// Whether the connection must also wait for pushed data or wake-ups
+    /// while idle (MONITOR clients).
+    pub fn wants_wakeups(&self) -> bool {
+        self.monitor.load(Ordering::Relaxed)
     }
 
     /// The CLIENT LIST / CLIENT INFO line (without trailing newline).
@@ -136,7 +171,9 @@ impl ClientShared {
             flags,
             self.db.load(Ordering::Relaxed),
             self.qbuf.load(Ordering::Relaxed),
-            self.last_cmd.lock(),
+            crate::commands::spec::SPECS
+                .get(self.last_cmd.load(Ordering::Relaxed))
+                .map_or("NULL", |s| s.name),
             self.resp.load(Ordering::Relaxed),
             lib_name,
             lib_ver,

@@ -6,7 +6,7 @@
 use crate::server::Server;
 use crate::store::Locked;
 use kvik_core::entry::{Entry, LRU_MAX};
-use kvik_core::table::Table;
+use kvik_core::table::{Lookup, Table};
 use std::sync::atomic::Ordering;
 
 /// Redis's LRU clock: seconds, 24 bits.
@@ -51,6 +51,10 @@ impl<'a> Keyspace<'a> {
 
     fn table_for(&mut self, db: usize, key: &[u8]) -> &mut Table {
         let shard = self.srv.store.shard_of(key);
+        self.table_in(shard, db)
+    }
+
+    fn table_in(&mut self, shard: usize, db: usize) -> &mut Table {
         match self.locks.shard(shard) {
             Some(s) => &mut s.dbs[db],
             None => panic!(
@@ -60,13 +64,35 @@ impl<'a> Keyspace<'a> {
         }
     }
 
+    /// One probe of `key` in `db` with lazy expiry applied (expired keys
+    /// are removed here and counted).
+    fn probe(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        let now = self.now_ms;
+        let stats = &self.srv.stats;
+        let shard = self.srv.store.shard_of(key);
+        let t = match self.locks.shard(shard) {
+            Some(s) => &mut s.dbs[db],
+            None => panic!(
+                "command '{}' touched a key in shard {shard} it did not lock",
+                self.cmd_name
+            ),
+        };
+        match t.lookup(key, now) {
+            Lookup::Found(e) => Some(e),
+            Lookup::Missing => None,
+            Lookup::Expired => {
+                stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
     /// Removes `key` from `db` if it has expired; returns whether it did.
     fn expire_if_needed(&mut self, db: usize, key: &[u8]) -> bool {
         let now = self.now_ms;
         let t = self.table_for(db, key);
-        match t.get(key) {
-            Some(e) if e.is_expired(now) => {
-                t.remove(key);
+        match t.lookup(key, now) {
+            Lookup::Expired => {
                 self.srv.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
                 true
             }
@@ -76,14 +102,11 @@ impl<'a> Keyspace<'a> {
 
     /// Looks `key` up in database `db` for a write (no hit/miss stats).
     pub fn lookup_db(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
-        self.expire_if_needed(db, key);
         let now = self.now_ms;
-        let lfu = self.srv.tun.lfu.load(Ordering::Relaxed);
         let skip_touch = self.no_touch;
         let tun = &self.srv.tun;
-        let shard = self.srv.store.shard_of(key);
-        let t = &mut self.locks.shard(shard)?.dbs[db];
-        let e = t.get_mut(key)?;
+        let lfu = tun.lfu.load(Ordering::Relaxed);
+        let e = self.probe(db, key)?;
         if !skip_touch {
             if lfu {
                 e.set_lru(lfu_touch(e.lru(), now, tun));
@@ -97,18 +120,16 @@ impl<'a> Keyspace<'a> {
     /// Looks `key` up in the client's database for reading, counting
     /// keyspace hits and misses.
     pub fn lookup_read(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let stats = &self.srv.stats;
         let db = self.db;
-        let hit = self.exists_in(db, key);
-        let stat = if hit {
-            &self.srv.stats.keyspace_hits
+        let found = self.lookup_db(db, key);
+        let stat = if found.is_some() {
+            &stats.keyspace_hits
         } else {
-            &self.srv.stats.keyspace_misses
+            &stats.keyspace_misses
         };
         stat.fetch_add(1, Ordering::Relaxed);
-        if !hit {
-            return None;
-        }
-        self.lookup_db(db, key)
+        found
     }
 
     /// Looks `key` up in the client's database for writing.
@@ -120,16 +141,14 @@ impl<'a> Keyspace<'a> {
     /// Whether `key` exists in `db` (after lazy expiry), without touching
     /// its LRU bits.
     pub fn exists_in(&mut self, db: usize, key: &[u8]) -> bool {
-        self.expire_if_needed(db, key);
-        self.table_for(db, key).get(key).is_some()
+        self.probe(db, key).is_some()
     }
 
     /// Peeks at a key without expiry side effects or LRU update (OBJECT,
     /// DEBUG). Expired keys are still reported absent.
     pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
         let db = self.db;
-        self.expire_if_needed(db, key);
-        self.table_for(db, key).get(key)
+        self.probe(db, key).map(|e| &*e)
     }
 
     /// Stores `entry` in the client's database, replacing any value (and
@@ -147,12 +166,8 @@ impl<'a> Keyspace<'a> {
             entry.set_lru(lru_clock(self.now_ms));
         }
         self.srv.stats.dirty.fetch_add(1, Ordering::Relaxed);
-        let key_owned;
-        let key: &[u8] = {
-            key_owned = entry.key().to_vec();
-            &key_owned
-        };
-        let old = self.table_for(db, key).insert(entry);
+        let shard = self.srv.store.shard_of(entry.key());
+        let old = self.table_in(shard, db).insert(entry);
         old.filter(|o| !o.is_expired(self.now_ms))
     }
 

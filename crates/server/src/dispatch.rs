@@ -195,14 +195,52 @@ fn reply_unknown_subcommand(out: &mut ReplyBuf, container: &str, sub: &[u8]) {
     out.error_bytes(&msg);
 }
 
+/// The clock of one batch of requests: wall time read once, then advanced
+/// with the monotonic clock, whose reading at the end of a command serves
+/// as the start of the next. One clock read per command.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchClock {
+    anchor_ms: i64,
+    anchor: Instant,
+    last: Instant,
+}
+
+impl BatchClock {
+    /// Starts a batch now.
+    pub fn new() -> BatchClock {
+        let now = Instant::now();
+        BatchClock {
+            anchor_ms: crate::util::now_ms(),
+            anchor: now,
+            last: now,
+        }
+    }
+
+    fn ms_at(&self, t: Instant) -> i64 {
+        self.anchor_ms + t.duration_since(self.anchor).as_millis() as i64
+    }
+}
+
+impl Default for BatchClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Runs one request and writes its reply to `out`. Returns false when the
 /// connection must be closed without a reply (HTTP probe).
-pub fn execute(srv: &Server, client: &mut Client, out: &mut ReplyBuf, args: &[&[u8]]) -> bool {
+pub fn execute(
+    srv: &Server,
+    client: &mut Client,
+    out: &mut ReplyBuf,
+    args: &[&[u8]],
+    clock: &mut BatchClock,
+) -> bool {
     let mark = out.len();
     if client.reply_mode == ReplyMode::SkipNext {
         client.reply_mode = ReplyMode::Skip;
     }
-    let ok = run(srv, client, out, args);
+    let ok = run(srv, client, out, args, clock);
     match client.reply_mode {
         ReplyMode::On => {}
         ReplyMode::Off => out.truncate(mark),
@@ -215,7 +253,13 @@ pub fn execute(srv: &Server, client: &mut Client, out: &mut ReplyBuf, args: &[&[
     ok
 }
 
-fn run(srv: &Server, client: &mut Client, out: &mut ReplyBuf, args: &[&[u8]]) -> bool {
+fn run(
+    srv: &Server,
+    client: &mut Client,
+    out: &mut ReplyBuf,
+    args: &[&[u8]],
+    clock: &mut BatchClock,
+) -> bool {
     let name = args[0];
     if name.eq_ignore_ascii_case(b"post") || name.eq_ignore_ascii_case(b"host:") {
         tracing::warn!(
@@ -267,17 +311,20 @@ fn run(srv: &Server, client: &mut Client, out: &mut ReplyBuf, args: &[&[u8]]) ->
         return true;
     }
 
-    let now_ms = crate::util::now_ms();
+    let started = clock.last;
+    let now_ms = clock.ms_at(started);
     let locks = lock_for(srv, cmd, args);
     client
         .shared
         .last_interaction_ms
         .store(now_ms, Ordering::Relaxed);
-    *client.shared.last_cmd.lock() = cmd.spec.name;
+    client
+        .shared
+        .last_cmd
+        .store(spec::index_of(cmd.spec), Ordering::Relaxed);
     client.shared.commands.fetch_add(1, Ordering::Relaxed);
 
     let reply_start = out.len();
-    let started = Instant::now();
     let handler = cmd.handler.expect("subcommand resolved above");
     {
         let ks = Keyspace {
@@ -297,7 +344,9 @@ fn run(srv: &Server, client: &mut Client, out: &mut ReplyBuf, args: &[&[u8]]) ->
         };
         handler(&mut ctx, args);
     }
-    let micros = started.elapsed().as_micros() as u64;
+    let ended = Instant::now();
+    clock.last = ended;
+    let micros = ended.duration_since(started).as_micros() as u64;
     cmd.calls.fetch_add(1, Ordering::Relaxed);
     cmd.usec.fetch_add(micros, Ordering::Relaxed);
     srv.stats.commands_processed.fetch_add(1, Ordering::Relaxed);

@@ -47,6 +47,17 @@ pub async fn run(config: Config, threads: usize) -> i32 {
             "Persistence is not implemented yet: 'save' and 'appendonly' are accepted, but nothing is written to disk and all data is lost when the server stops."
         );
     }
+    let workers = if std::env::var("KVIK_IO_MODEL").as_deref() == Ok("percore") {
+        match net::Workers::start(&srv, threads) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!("Failed to start worker threads: {e}");
+                return 1;
+            }
+        }
+    } else {
+        None
+    };
     let mut bound_any = false;
     if port > 0 {
         for addr in bind.split_whitespace() {
@@ -65,7 +76,7 @@ pub async fn run(config: Config, threads: usize) -> i32 {
                     if let Ok(a) = l.local_addr() {
                         srv.bound_port.store(a.port() as i64, Ordering::Relaxed);
                     }
-                    tokio::spawn(net::accept_tcp(srv.clone(), l));
+                    tokio::spawn(net::accept_tcp(srv.clone(), l, workers.clone()));
                     bound_any = true;
                 }
                 Err(e) if optional => {
@@ -92,7 +103,12 @@ pub async fn run(config: Config, threads: usize) -> i32 {
                         std::fs::Permissions::from_mode(unixperm),
                     );
                 }
-                tokio::spawn(net::accept_unix(srv.clone(), l, unixsocket.clone()));
+                tokio::spawn(net::accept_unix(
+                    srv.clone(),
+                    l,
+                    unixsocket.clone(),
+                    workers.clone(),
+                ));
                 bound_any = true;
             }
             Err(e) => {

@@ -16,8 +16,71 @@ use tokio::net::{TcpListener, UnixListener};
 /// Bytes read per `read` call at least.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// A connection handed from an acceptor to a worker.
+pub enum NewConn {
+    /// TCP, with peer and local address and whether the peer is loopback.
+    Tcp(std::net::TcpStream, String, String, bool),
+    /// Unix socket, with its display address.
+    Unix(std::os::unix::net::UnixStream, String),
+}
+
+/// Per-core workers: each thread runs its own single-threaded event loop
+/// and owns the connections handed to it round-robin.
+pub struct Workers {
+    senders: Vec<tokio::sync::mpsc::UnboundedSender<NewConn>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl Workers {
+    /// Starts `n` worker threads.
+    pub fn start(srv: &Arc<Server>, n: usize) -> std::io::Result<Arc<Workers>> {
+        let mut senders = Vec::new();
+        for i in 0..n.max(1) {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<NewConn>();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let srv = srv.clone();
+            std::thread::Builder::new()
+                .name(format!("kvik-worker-{i}"))
+                .spawn(move || {
+                    let local = tokio::task::LocalSet::new();
+                    local.block_on(&rt, async move {
+                        while let Some(conn) = rx.recv().await {
+                            let srv = srv.clone();
+                            match conn {
+                                NewConn::Tcp(s, peer, local_addr, loopback) => {
+                                    let _ = s.set_nonblocking(true);
+                                    if let Ok(s) = tokio::net::TcpStream::from_std(s) {
+                                        tokio::task::spawn_local(serve(srv, s, peer, local_addr, false, loopback));
+                                    }
+                                }
+                                NewConn::Unix(s, addr) => {
+                                    let _ = s.set_nonblocking(true);
+                                    if let Ok(s) = tokio::net::UnixStream::from_std(s) {
+                                        tokio::task::spawn_local(serve(srv, s, addr.clone(), addr, true, true));
+                                    }
+                                }
+                            }
+                        }
+                    });
+                })?;
+            senders.push(tx);
+        }
+        Ok(Arc::new(Workers {
+            senders,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        }))
+    }
+
+    fn hand_off(&self, conn: NewConn) {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
+        let _ = self.senders[i].send(conn);
+    }
+}
+
 /// Accept loop for a TCP listener.
-pub async fn accept_tcp(srv: Arc<Server>, listener: TcpListener) {
+pub async fn accept_tcp(srv: Arc<Server>, listener: TcpListener, workers: Option<Arc<Workers>>) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -32,8 +95,14 @@ pub async fn accept_tcp(srv: Arc<Server>, listener: TcpListener) {
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
-        let srv = srv.clone();
         let loopback = peer.ip().is_loopback();
+        if let Some(w) = &workers {
+            if let Ok(std) = stream.into_std() {
+                w.hand_off(NewConn::Tcp(std, peer.to_string(), local, loopback));
+            }
+            continue;
+        }
+        let srv = srv.clone();
         tokio::spawn(async move {
             serve(srv, stream, peer.to_string(), local, false, loopback).await;
         });
@@ -41,7 +110,12 @@ pub async fn accept_tcp(srv: Arc<Server>, listener: TcpListener) {
 }
 
 /// Accept loop for a unix socket listener.
-pub async fn accept_unix(srv: Arc<Server>, listener: UnixListener, path: String) {
+pub async fn accept_unix(
+    srv: Arc<Server>,
+    listener: UnixListener,
+    path: String,
+    workers: Option<Arc<Workers>>,
+) {
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(x) => x,
@@ -51,9 +125,15 @@ pub async fn accept_unix(srv: Arc<Server>, listener: UnixListener, path: String)
                 continue;
             }
         };
-        let srv = srv.clone();
         // Redis shows unix-socket peers as `<path>:0`.
         let addr = format!("{path}:0");
+        if let Some(w) = &workers {
+            if let Ok(std) = stream.into_std() {
+                w.hand_off(NewConn::Unix(std, addr));
+            }
+            continue;
+        }
+        let srv = srv.clone();
         tokio::spawn(async move {
             serve(srv, stream, addr.clone(), addr, true, true).await;
         });
@@ -69,7 +149,7 @@ fn protected_refusal(srv: &Server, loopback: bool) -> bool {
 
 const DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
-async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+async fn serve<S: AsyncRead + AsyncWrite + Unpin + std::os::fd::AsRawFd>(
     srv: Arc<Server>,
     mut stream: S,
     addr: String,
@@ -96,6 +176,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let id = srv.next_client_id.fetch_add(1, Ordering::Relaxed);
     let shared = ClientShared::new(id, addr, laddr, unix, crate::util::now_ms());
+    shared.set_fd(stream.as_raw_fd());
     srv.clients.lock().insert(id, shared.clone());
     srv.stats.connected_clients.fetch_add(1, Ordering::Relaxed);
     let authenticated = srv.config.read().get("requirepass").is_empty();
@@ -110,6 +191,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         tracing::debug!("client {id} closed: {e}");
     }
     let _ = stream.shutdown().await;
+    shared.clear_fd();
     if shared.monitor.swap(false, Ordering::Relaxed) {
         srv.monitors.fetch_sub(1, Ordering::Relaxed);
     }
@@ -148,41 +230,43 @@ impl Conn {
             if shared.killed.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            let want = match self.parser.in_progress() {
-                true => READ_CHUNK,
-                false => READ_CHUNK,
-            };
-            if self.rbuf.capacity() - self.rbuf.len() < want {
-                self.rbuf.reserve(want);
+            // `reserve` at least doubles, so a large argument arriving in
+            // pieces costs amortised O(1) copies per byte.
+            if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK {
+                self.rbuf.reserve(READ_CHUNK);
             }
             let timeout = srv.tun.timeout.load(Ordering::Relaxed);
-            let idle = async {
-                if timeout > 0 && !shared.monitor.load(Ordering::Relaxed) {
-                    tokio::time::sleep(std::time::Duration::from_secs(timeout as u64)).await
-                } else {
-                    std::future::pending::<()>().await
+            let wakeups = shared.wants_wakeups();
+            if timeout == 0 && !wakeups {
+                // The common case: nothing but the socket can wake us (a
+                // kill shuts the socket down).
+                if !self.read(srv, stream).await? {
+                    return Ok(());
                 }
-            };
-            tokio::select! {
-                r = stream.read_buf(&mut self.rbuf) => {
-                    let n = r?;
-                    if n == 0 {
+            } else {
+                let idle = async {
+                    if timeout > 0 && !wakeups {
+                        tokio::time::sleep(std::time::Duration::from_secs(timeout as u64)).await
+                    } else {
+                        std::future::pending::<()>().await
+                    }
+                };
+                tokio::select! {
+                    r = self.read(srv, stream) => {
+                        if !r? {
+                            return Ok(());
+                        }
+                    }
+                    _ = shared.wake.notified() => {}
+                    _ = idle => {
                         return Ok(());
                     }
-                    srv.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
-                    shared.net_in.fetch_add(n as u64, Ordering::Relaxed);
                 }
-                _ = shared.wake.notified() => {
-                    if shared.killed.load(Ordering::Relaxed) {
-                        return Ok(());
-                    }
-                }
-                _ = idle => {
+                if shared.killed.load(Ordering::Relaxed) {
                     return Ok(());
                 }
             }
-            let pushed = std::mem::take(&mut *shared.pushed.lock());
-            if !pushed.is_empty() {
+            if let Some(pushed) = shared.take_pushed() {
                 self.out.raw(&pushed);
             }
             let mut outcome = self.process(srv, client);
@@ -219,6 +303,16 @@ impl Conn {
         }
     }
 
+    /// Reads what the socket has; false at end of stream.
+    async fn read<S: AsyncRead + Unpin>(&mut self, srv: &Server, stream: &mut S) -> std::io::Result<bool> {
+        let n = stream.read_buf(&mut self.rbuf).await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        srv.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(true)
+    }
+
     async fn flush<S: AsyncWrite + Unpin>(
         &mut self,
         srv: &Server,
@@ -248,6 +342,7 @@ impl Conn {
         };
         let mut start = 0;
         let mut result = Batch::More;
+        let mut clock = dispatch::BatchClock::new();
         while start < self.rbuf.len() {
             let buf = &self.rbuf[start..];
             match self.parser.parse(buf, &limits) {
@@ -260,7 +355,7 @@ impl Conn {
                         result = Batch::Paused;
                         break;
                     }
-                    let keep = dispatch::execute(srv, client, &mut self.out, &argv);
+                    let keep = dispatch::execute(srv, client, &mut self.out, &argv, &mut clock);
                     start += n;
                     if !keep {
                         result = Batch::Abort;

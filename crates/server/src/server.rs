@@ -83,13 +83,41 @@ pub struct LatencyEvent {
     pub max: u64,
 }
 
-/// CLIENT PAUSE state.
-#[derive(Debug, Default, Clone, Copy)]
+/// CLIENT PAUSE state, read by every request without a lock.
+#[derive(Debug, Default)]
 pub struct Pause {
     /// Pause ends at this Unix time (ms); 0: not paused.
-    pub until_ms: i64,
+    until_ms: AtomicI64,
     /// Only writes are paused (`WRITE` mode).
-    pub write_only: bool,
+    write_only: AtomicBool,
+}
+
+impl Pause {
+    /// Pauses until `end_ms` (the end only moves later; the latest mode
+    /// wins, as Redis 7.2 does).
+    pub fn pause(&self, end_ms: i64, write_only: bool) {
+        self.write_only.store(write_only, Ordering::SeqCst);
+        self.until_ms.fetch_max(end_ms, Ordering::SeqCst);
+    }
+
+    /// Ends any pause.
+    pub fn unpause(&self) {
+        self.until_ms.store(0, Ordering::SeqCst);
+    }
+
+    /// The pause in force at `now_ms`, if any: whether it is write-only.
+    pub fn active(&self, now_ms: i64) -> Option<bool> {
+        let until = self.until_ms.load(Ordering::Relaxed);
+        if until == 0 || now_ms >= until {
+            return None;
+        }
+        Some(self.write_only.load(Ordering::Relaxed))
+    }
+
+    /// Whether a pause end time is set at all (cheap pre-check).
+    pub fn is_set(&self) -> bool {
+        self.until_ms.load(Ordering::Relaxed) != 0
+    }
 }
 
 /// Everything shared between connections.
@@ -119,7 +147,7 @@ pub struct Server {
     /// LATENCY events.
     pub latency: Mutex<HashMap<String, LatencyEvent>>,
     /// CLIENT PAUSE.
-    pub pause: Mutex<Pause>,
+    pub pause: Pause,
     /// Set when SHUTDOWN was requested.
     pub shutting_down: AtomicBool,
     /// Wakes the main task for shutdown.
@@ -152,7 +180,7 @@ impl Server {
             monitors: AtomicUsize::new(0),
             slowlog: Mutex::new(SlowLog::default()),
             latency: Mutex::new(HashMap::new()),
-            pause: Mutex::new(Pause::default()),
+            pause: Pause::default(),
             shutting_down: AtomicBool::new(false),
             shutdown_notify: tokio::sync::Notify::new(),
             active_expire: AtomicBool::new(true),

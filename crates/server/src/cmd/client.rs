@@ -451,19 +451,12 @@ fn pause(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     } else {
         0
     };
-    {
-        // Redis 7.2: the latest mode wins, the end time only moves later.
-        let mut p = ctx.srv.pause.lock();
-        p.write_only = write_only;
-        if end > p.until_ms {
-            p.until_ms = end;
-        }
-    }
+    ctx.srv.pause.pause(end, write_only);
     ctx.out.ok();
 }
 
 fn unpause(ctx: &mut Ctx<'_>, _args: &[&[u8]]) {
-    ctx.srv.pause.lock().until_ms = 0;
+    ctx.srv.pause.unpause();
     ctx.out.ok();
 }
 

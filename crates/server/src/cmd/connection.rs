@@ -184,18 +184,16 @@ fn reset(ctx: &mut Ctx<'_>, _args: &[&[u8]]) {
 
 /// Whether the request in `argv` must wait for a CLIENT PAUSE to end.
 pub fn paused_for(srv: &Server, argv: &[&[u8]]) -> bool {
-    let pause = *srv.pause.lock();
-    if pause.until_ms == 0 {
+    if !srv.pause.is_set() {
         return false;
     }
-    if crate::util::now_ms() >= pause.until_ms {
-        srv.pause.lock().until_ms = 0;
+    let Some(write_only) = srv.pause.active(crate::util::now_ms()) else {
         return false;
-    }
-    let Some(cmd) = argv.first().and_then(|n| srv.commands.get(n)) else {
-        return !pause.write_only;
     };
-    if !pause.write_only {
+    let Some(cmd) = argv.first().and_then(|n| srv.commands.get(n)) else {
+        return !write_only;
+    };
+    if !write_only {
         return true;
     }
     cmd.has_flag("write") || cmd.has_flag("may_replicate")

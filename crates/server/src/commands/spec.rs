@@ -183,6 +183,11 @@ impl Spec {
 
 include!(concat!(env!("OUT_DIR"), "/commands_gen.rs"));
 
+/// Position of `spec` in [`SPECS`] (specs are only ever borrowed from it).
+pub fn index_of(spec: &'static Spec) -> usize {
+    (spec as *const Spec as usize - SPECS.as_ptr() as usize) / std::mem::size_of::<Spec>()
+}
+
 /// Looks a spec up by lower-case full name.
 pub fn find(name: &str) -> Option<&'static Spec> {
     SPECS.iter().find(|s| s.name == name)
