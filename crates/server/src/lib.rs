@@ -47,17 +47,6 @@ pub async fn run(config: Config, threads: usize) -> i32 {
             "Persistence is not implemented yet: 'save' and 'appendonly' are accepted, but nothing is written to disk and all data is lost when the server stops."
         );
     }
-    let workers = if std::env::var("KVIK_IO_MODEL").as_deref() == Ok("percore") {
-        match net::Workers::start(&srv, threads) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                tracing::warn!("Failed to start worker threads: {e}");
-                return 1;
-            }
-        }
-    } else {
-        None
-    };
     let mut bound_any = false;
     if port > 0 {
         for addr in bind.split_whitespace() {
@@ -76,7 +65,7 @@ pub async fn run(config: Config, threads: usize) -> i32 {
                     if let Ok(a) = l.local_addr() {
                         srv.bound_port.store(a.port() as i64, Ordering::Relaxed);
                     }
-                    tokio::spawn(net::accept_tcp(srv.clone(), l, workers.clone()));
+                    tokio::spawn(net::accept_tcp(srv.clone(), l));
                     bound_any = true;
                 }
                 Err(e) if optional => {
@@ -103,12 +92,7 @@ pub async fn run(config: Config, threads: usize) -> i32 {
                         std::fs::Permissions::from_mode(unixperm),
                     );
                 }
-                tokio::spawn(net::accept_unix(
-                    srv.clone(),
-                    l,
-                    unixsocket.clone(),
-                    workers.clone(),
-                ));
+                tokio::spawn(net::accept_unix(srv.clone(), l, unixsocket.clone()));
                 bound_any = true;
             }
             Err(e) => {

@@ -16,71 +16,8 @@ use tokio::net::{TcpListener, UnixListener};
 /// Bytes read per `read` call at least.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// A connection handed from an acceptor to a worker.
-pub enum NewConn {
-    /// TCP, with peer and local address and whether the peer is loopback.
-    Tcp(std::net::TcpStream, String, String, bool),
-    /// Unix socket, with its display address.
-    Unix(std::os::unix::net::UnixStream, String),
-}
-
-/// Per-core workers: each thread runs its own single-threaded event loop
-/// and owns the connections handed to it round-robin.
-pub struct Workers {
-    senders: Vec<tokio::sync::mpsc::UnboundedSender<NewConn>>,
-    next: std::sync::atomic::AtomicUsize,
-}
-
-impl Workers {
-    /// Starts `n` worker threads.
-    pub fn start(srv: &Arc<Server>, n: usize) -> std::io::Result<Arc<Workers>> {
-        let mut senders = Vec::new();
-        for i in 0..n.max(1) {
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<NewConn>();
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let srv = srv.clone();
-            std::thread::Builder::new()
-                .name(format!("kvik-worker-{i}"))
-                .spawn(move || {
-                    let local = tokio::task::LocalSet::new();
-                    local.block_on(&rt, async move {
-                        while let Some(conn) = rx.recv().await {
-                            let srv = srv.clone();
-                            match conn {
-                                NewConn::Tcp(s, peer, local_addr, loopback) => {
-                                    let _ = s.set_nonblocking(true);
-                                    if let Ok(s) = tokio::net::TcpStream::from_std(s) {
-                                        tokio::task::spawn_local(serve(srv, s, peer, local_addr, false, loopback));
-                                    }
-                                }
-                                NewConn::Unix(s, addr) => {
-                                    let _ = s.set_nonblocking(true);
-                                    if let Ok(s) = tokio::net::UnixStream::from_std(s) {
-                                        tokio::task::spawn_local(serve(srv, s, addr.clone(), addr, true, true));
-                                    }
-                                }
-                            }
-                        }
-                    });
-                })?;
-            senders.push(tx);
-        }
-        Ok(Arc::new(Workers {
-            senders,
-            next: std::sync::atomic::AtomicUsize::new(0),
-        }))
-    }
-
-    fn hand_off(&self, conn: NewConn) {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.senders.len();
-        let _ = self.senders[i].send(conn);
-    }
-}
-
 /// Accept loop for a TCP listener.
-pub async fn accept_tcp(srv: Arc<Server>, listener: TcpListener, workers: Option<Arc<Workers>>) {
+pub async fn accept_tcp(srv: Arc<Server>, listener: TcpListener) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -96,12 +33,6 @@ pub async fn accept_tcp(srv: Arc<Server>, listener: TcpListener, workers: Option
             .map(|a| a.to_string())
             .unwrap_or_default();
         let loopback = peer.ip().is_loopback();
-        if let Some(w) = &workers {
-            if let Ok(std) = stream.into_std() {
-                w.hand_off(NewConn::Tcp(std, peer.to_string(), local, loopback));
-            }
-            continue;
-        }
         let srv = srv.clone();
         tokio::spawn(async move {
             serve(srv, stream, peer.to_string(), local, false, loopback).await;
@@ -110,12 +41,7 @@ pub async fn accept_tcp(srv: Arc<Server>, listener: TcpListener, workers: Option
 }
 
 /// Accept loop for a unix socket listener.
-pub async fn accept_unix(
-    srv: Arc<Server>,
-    listener: UnixListener,
-    path: String,
-    workers: Option<Arc<Workers>>,
-) {
+pub async fn accept_unix(srv: Arc<Server>, listener: UnixListener, path: String) {
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(x) => x,
@@ -127,12 +53,6 @@ pub async fn accept_unix(
         };
         // Redis shows unix-socket peers as `<path>:0`.
         let addr = format!("{path}:0");
-        if let Some(w) = &workers {
-            if let Ok(std) = stream.into_std() {
-                w.hand_off(NewConn::Unix(std, addr));
-            }
-            continue;
-        }
         let srv = srv.clone();
         tokio::spawn(async move {
             serve(srv, stream, addr.clone(), addr, true, true).await;
