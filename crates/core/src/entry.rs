@@ -125,37 +125,11 @@ fn write_varint(out: &mut [u8], mut v: usize) -> usize {
     i + 1
 }
 
-/// Parses a canonical integer the way Redis decides on the `int`
-/// encoding: at most 20 bytes, optional '-', no '+', no leading zeros, no
-/// spaces, and no "-0".
+/// Whether a string gets Redis's `int` encoding: a canonical 64-bit
+/// integer as `string2ll` reads it (at most 20 bytes, optional '-', no
+/// '+', no leading zeros, no spaces, no "-0").
 pub fn canonical_i64(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    let (neg, digits) = if s[0] == b'-' {
-        (true, &s[1..])
-    } else {
-        (false, s)
-    };
-    if digits.is_empty() || (digits[0] == b'0' && (digits.len() > 1 || neg)) {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add((d - b'0') as u64)?;
-    }
-    if neg {
-        if v <= i64::MAX as u64 + 1 {
-            Some((v as i64).wrapping_neg())
-        } else {
-            None
-        }
-    } else {
-        i64::try_from(v).ok()
-    }
+    crate::num::parse_i64(s)
 }
 
 impl Entry {
@@ -350,9 +324,7 @@ impl Entry {
         let header = (s.header & ((1 << LRU_SHIFT) - 1)) | ((lru & LRU_MAX) << LRU_SHIFT);
         // SAFETY: the header occupies the first 4 bytes of the blob, and
         // `&mut self` gives exclusive access.
-        unsafe {
-            std::ptr::copy_nonoverlapping(header.to_le_bytes().as_ptr(), self.base(), 4)
-        }
+        unsafe { std::ptr::copy_nonoverlapping(header.to_le_bytes().as_ptr(), self.base(), 4) }
     }
 
     fn payload(&self, s: &Shape) -> Payload<'_> {
@@ -423,11 +395,7 @@ impl Entry {
             (Some(at), Some(t)) => {
                 // SAFETY: `at..at+8` is the expiry field inside the blob.
                 unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        t.to_le_bytes().as_ptr(),
-                        self.base().add(at),
-                        8,
-                    )
+                    std::ptr::copy_nonoverlapping(t.to_le_bytes().as_ptr(), self.base().add(at), 8)
                 }
             }
             (None, None) => {}
@@ -489,30 +457,10 @@ impl Entry {
     pub fn str_bytes<'a>(&'a self, buf: &'a mut [u8; 20]) -> Option<&'a [u8]> {
         match self.value() {
             ValueRef::Str(b) => Some(b),
-            ValueRef::Int(n) => Some(fmt_i64(n, buf)),
+            ValueRef::Int(n) => Some(crate::num::format_i64(n, buf)),
             ValueRef::Obj(Object::Str(v)) => Some(v),
         }
     }
-}
-
-/// Formats `n` in decimal into `buf`.
-pub fn fmt_i64(n: i64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    let neg = n < 0;
-    let mut v = n.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    if neg {
-        i -= 1;
-        buf[i] = b'-';
-    }
-    &buf[i..]
 }
 
 impl Drop for Entry {
@@ -524,12 +472,7 @@ impl Drop for Entry {
             drop(unsafe { Box::from_raw(p) });
         }
         // SAFETY: allocated by `assemble` with this size and alignment 1.
-        unsafe {
-            dealloc(
-                self.base(),
-                Layout::from_size_align_unchecked(s.total, 1),
-            )
-        }
+        unsafe { dealloc(self.base(), Layout::from_size_align_unchecked(s.total, 1)) }
     }
 }
 

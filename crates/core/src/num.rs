@@ -22,6 +22,38 @@ use std::fmt;
 // Integers
 // ---------------------------------------------------------------------------
 
+/// C's `atoi`/`strtol` as Redis uses them on some arguments: optional
+/// blanks and sign, then digits up to the first other byte; 0 when there
+/// are none; out-of-range values saturate as `strtol` does.
+pub fn atoi(s: &[u8]) -> i64 {
+    let mut i = 0;
+    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
+        i += 1;
+    }
+    let neg = match s.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let mut n: i64 = 0;
+    while let Some(d) = s.get(i).filter(|c| c.is_ascii_digit()) {
+        let digit = (d - b'0') as i64;
+        n = if neg {
+            n.saturating_mul(10).saturating_sub(digit)
+        } else {
+            n.saturating_mul(10).saturating_add(digit)
+        };
+        i += 1;
+    }
+    n
+}
+
 /// Maximum length of a formatted `i64` (`-9223372036854775808`) or `u64`.
 pub const MAX_INT_LEN: usize = 20;
 
@@ -1093,6 +1125,22 @@ fn c_format_g17(v: f64) -> String {
     // SAFETY: `buf` is writable for its full length, passed as capacity.
     let n = unsafe { kvik_format_g17(v, buf.as_mut_ptr().cast::<c_char>(), buf.len()) };
     String::from_utf8_lossy(&buf[..n.min(buf.len())]).into_owned()
+}
+
+#[cfg(test)]
+mod atoi_tests {
+    use super::atoi;
+
+    #[test]
+    fn c_atoi() {
+        assert_eq!(atoi(b"12x"), 12);
+        assert_eq!(atoi(b"  -3"), -3);
+        assert_eq!(atoi(b" +7"), 7);
+        assert_eq!(atoi(b"x"), 0);
+        assert_eq!(atoi(b""), 0);
+        assert_eq!(atoi(b"99999999999999999999"), i64::MAX);
+        assert_eq!(atoi(b"-99999999999999999999"), i64::MIN);
+    }
 }
 
 #[cfg(test)]

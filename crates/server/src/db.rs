@@ -227,19 +227,7 @@ impl<'a> Keyspace<'a> {
 /// Redis's LFU update: decay by elapsed minutes, then a logarithmic
 /// increment.
 pub fn lfu_touch(field: u32, now_ms: i64, tun: &crate::config::Tunables) -> u32 {
-    let ldt = field >> 8;
-    let mut counter = field & 0xff;
-    let now_min = lfu_minutes(now_ms);
-    let elapsed = if now_min >= ldt {
-        now_min - ldt
-    } else {
-        65535 - ldt + now_min
-    };
-    let decay_time = tun.lfu_decay_time.load(Ordering::Relaxed);
-    if decay_time > 0 {
-        let periods = elapsed as i64 / decay_time;
-        counter = counter.saturating_sub(periods as u32);
-    }
+    let mut counter = lfu_decayed(field, now_ms, tun);
     if counter < 255 {
         let factor = tun.lfu_log_factor.load(Ordering::Relaxed) as f64;
         let base = counter.saturating_sub(LFU_INIT_VAL) as f64;
@@ -248,10 +236,12 @@ pub fn lfu_touch(field: u32, now_ms: i64, tun: &crate::config::Tunables) -> u32 
             counter += 1;
         }
     }
-    (now_min << 8) | counter
+    (lfu_minutes(now_ms) << 8) | counter
 }
 
-/// LFU counter with decay applied, without incrementing (OBJECT FREQ).
+/// LFU counter with decay applied, without incrementing (OBJECT FREQ):
+/// one point per `lfu-decay-time` minutes since the last access, on
+/// Redis's 16-bit minutes clock.
 pub fn lfu_decayed(field: u32, now_ms: i64, tun: &crate::config::Tunables) -> u32 {
     let ldt = field >> 8;
     let counter = field & 0xff;

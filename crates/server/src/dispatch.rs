@@ -286,16 +286,8 @@ fn run(
             }
         }
     }
-    if cmd.handler.is_none() {
-        out.error(&format!(
-            "ERR wrong number of arguments for '{}' command",
-            cmd.spec.name
-        ));
-        cmd.rejected.fetch_add(1, Ordering::Relaxed);
-        srv.count_error("ERR");
-        return true;
-    }
-    if !cmd.spec.arity_ok(args.len()) {
+    // A container without a handler of its own needs a subcommand.
+    if cmd.handler.is_none() || !cmd.spec.arity_ok(args.len()) {
         out.error(&format!(
             "ERR wrong number of arguments for '{}' command",
             cmd.spec.name

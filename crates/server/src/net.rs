@@ -224,12 +224,18 @@ impl Conn {
     }
 
     /// Reads what the socket has; false at end of stream.
-    async fn read<S: AsyncRead + Unpin>(&mut self, srv: &Server, stream: &mut S) -> std::io::Result<bool> {
+    async fn read<S: AsyncRead + Unpin>(
+        &mut self,
+        srv: &Server,
+        stream: &mut S,
+    ) -> std::io::Result<bool> {
         let n = stream.read_buf(&mut self.rbuf).await?;
         if n == 0 {
             return Ok(false);
         }
-        srv.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+        srv.stats
+            .net_input_bytes
+            .fetch_add(n as u64, Ordering::Relaxed);
         Ok(true)
     }
 

@@ -668,36 +668,6 @@ pub fn keys_from_specs(spec: &Spec, args: &[&[u8]]) -> Option<Vec<KeyRef>> {
     Some(keys)
 }
 
-/// C `atoi`: optional blanks and sign, then digits up to the first
-/// non-digit; 0 when there are none.
-fn atoi(s: &[u8]) -> i64 {
-    let mut i = 0;
-    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
-        i += 1;
-    }
-    let neg = match s.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
-    let mut n: i64 = 0;
-    while let Some(d) = s.get(i).filter(|c| c.is_ascii_digit()) {
-        n = n.saturating_mul(10).saturating_add((d - b'0') as i64);
-        i += 1;
-    }
-    if neg {
-        -n
-    } else {
-        n
-    }
-}
-
 /// Redis's `genericGetKeys`: `num` keys (count at `count_at`) from
 /// `first_at` every `step`, then the destination at `store_at` (0: none).
 /// Flags are unknown (0), as in Redis.
@@ -708,7 +678,7 @@ fn generic_keys(
     step: usize,
     args: &[&[u8]],
 ) -> Vec<KeyRef> {
-    let num = args.get(count_at).map_or(0, |a| atoi(a));
+    let num = args.get(count_at).map_or(0, |a| kvik_core::num::atoi(a));
     let room = (args.len().saturating_sub(first_at) / step) as i64;
     if num < 1 || num > room {
         return Vec::new();
@@ -1211,13 +1181,5 @@ mod tests {
             assert!(first >= 0 && step >= 0, "{}", s.name);
             let _ = acl_category_bits(s);
         }
-    }
-
-    #[test]
-    fn atoi_is_c_like() {
-        assert_eq!(atoi(b"12x"), 12);
-        assert_eq!(atoi(b"  -3"), -3);
-        assert_eq!(atoi(b"x"), 0);
-        assert_eq!(atoi(b""), 0);
     }
 }

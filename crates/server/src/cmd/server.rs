@@ -385,7 +385,7 @@ fn debug(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     } else if argc == 3 && is(sub, "set-active-expire") {
         ctx.srv
             .active_expire
-            .store(atoi(args[2]) != 0, Ordering::Relaxed);
+            .store(kvik_core::num::atoi(args[2]) != 0, Ordering::Relaxed);
         ctx.out.ok();
     } else if argc == 3 && is(sub, "error") {
         // Sent verbatim as `-<string>`, newlines turned into spaces.
@@ -409,36 +409,6 @@ fn debug(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         ctx.out.ok();
     } else {
         subcommand_syntax_error(ctx, args);
-    }
-}
-
-/// C `atoi`: optional blanks and sign, then digits up to the first other
-/// byte; 0 when there are none.
-fn atoi(s: &[u8]) -> i64 {
-    let mut i = 0;
-    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
-        i += 1;
-    }
-    let neg = match s.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
-    let mut v: i64 = 0;
-    while let Some(d) = s.get(i).filter(|c| c.is_ascii_digit()) {
-        v = v.wrapping_mul(10).wrapping_add((d - b'0') as i64);
-        i += 1;
-    }
-    if neg {
-        v.wrapping_neg()
-    } else {
-        v
     }
 }
 
@@ -1099,14 +1069,6 @@ mod tests {
             lua,
             vec![("lua-time-limit".to_string(), "5000".to_string())]
         );
-    }
-
-    #[test]
-    fn c_atoi() {
-        assert_eq!(atoi(b"1"), 1);
-        assert_eq!(atoi(b" -12abc"), -12);
-        assert_eq!(atoi(b"abc"), 0);
-        assert_eq!(atoi(b""), 0);
     }
 
     #[test]
