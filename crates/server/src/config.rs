@@ -117,7 +117,7 @@ pub static PARAMS: &[Param] = &[
     p("requirepass", Kind::Str, "", true),
     p("masterauth", Kind::Str, "", true),
     p("databases", Kind::Int(1, 1 << 20), "16", false),
-    p("maxclients", Kind::Int(1, 1 << 30), "10000", true),
+    p("maxclients", Kind::Int(1, u32::MAX as i64), "10000", true),
     p(
         "enable-debug-command",
         Kind::Enum(&["yes", "no", "local"]),
@@ -151,6 +151,14 @@ pub static PARAMS: &[Param] = &[
     p("maxmemory", Kind::Memory(u64::MAX), "0", true),
     p("maxmemory-policy", Kind::Enum(POLICIES), "noeviction", true),
     p("maxmemory-samples", Kind::Int(1, 64), "5", true),
+    p("maxmemory-eviction-tenacity", Kind::Int(0, 100), "10", true),
+    p("maxmemory-clients", Kind::Str, "0", true),
+    p(
+        "latency-tracking-info-percentiles",
+        Kind::Str,
+        "50 99 99.9",
+        true,
+    ),
     p("hz", Kind::Int(0, i32::MAX as i64), "10", true),
     p("timeout", Kind::Int(0, i32::MAX as i64), "0", true),
     p("tcp-keepalive", Kind::Int(0, i32::MAX as i64), "300", true),
@@ -237,20 +245,23 @@ pub static PARAMS: &[Param] = &[
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
         true,
     ),
-    p(
+    a(
         "hash-max-listpack-entries",
+        "hash-max-ziplist-entries",
         Kind::Int(0, i64::MAX),
         "128",
         true,
     ),
-    p(
+    a(
         "hash-max-listpack-value",
+        "hash-max-ziplist-value",
         Kind::Int(0, i64::MAX),
         "64",
         true,
     ),
-    p(
+    a(
         "list-max-listpack-size",
+        "list-max-ziplist-size",
         Kind::Int(i32::MIN as i64, i32::MAX as i64),
         "-2",
         true,
@@ -274,14 +285,16 @@ pub static PARAMS: &[Param] = &[
         true,
     ),
     p("set-max-listpack-value", Kind::Int(0, i64::MAX), "64", true),
-    p(
+    a(
         "zset-max-listpack-entries",
+        "zset-max-ziplist-entries",
         Kind::Int(0, i64::MAX),
         "128",
         true,
     ),
-    p(
+    a(
         "zset-max-listpack-value",
+        "zset-max-ziplist-value",
         Kind::Int(0, i64::MAX),
         "64",
         true,
@@ -667,6 +680,7 @@ impl Config {
 
     /// Refreshes the lock-free copies of hot parameters.
     pub fn publish(&self, t: &Tunables) {
+        crate::logging::set_level(self.get("loglevel"));
         t.proto_max_bulk_len
             .store(self.get_i64("proto-max-bulk-len") as u64, Ordering::Relaxed);
         t.client_query_buffer_limit.store(

@@ -3,10 +3,36 @@
 //! to stdout or to `logfile`.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
+
+/// The `loglevel` in force (changed at run time by CONFIG SET): 0 debug,
+/// 1 verbose, 2 notice, 3 warning, 4 nothing.
+static LEVEL: AtomicU8 = AtomicU8::new(2);
+
+fn rank(level: &Level) -> u8 {
+    match *level {
+        Level::TRACE => 0,
+        Level::DEBUG => 1,
+        Level::INFO => 2,
+        Level::WARN | Level::ERROR => 3,
+    }
+}
+
+/// Applies a Redis `loglevel` name to the running logger.
+pub fn set_level(loglevel: &str) {
+    let r = match loglevel {
+        "debug" => 0,
+        "verbose" => 1,
+        "notice" => 2,
+        "warning" => 3,
+        _ => 4,
+    };
+    LEVEL.store(r, Ordering::Relaxed);
+}
 
 /// Formatter producing Redis-style lines.
 pub struct RedisFormat {
@@ -24,6 +50,9 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
+        if rank(event.metadata().level()) < LEVEL.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let mark = match *event.metadata().level() {
             Level::ERROR | Level::WARN => '#',
             Level::INFO => '*',
@@ -72,25 +101,16 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// Maps Redis's `loglevel` to a tracing level.
-pub fn level_for(loglevel: &str) -> Option<Level> {
-    match loglevel {
-        "debug" => Some(Level::TRACE),
-        "verbose" => Some(Level::DEBUG),
-        "notice" => Some(Level::INFO),
-        "warning" => Some(Level::WARN),
-        _ => None,
-    }
-}
-
 /// Installs the global logger. `logfile` empty means stdout.
 pub fn init(loglevel: &str, logfile: &str) -> std::io::Result<()> {
-    let level = level_for(loglevel);
+    set_level(loglevel);
+    // Every level reaches the formatter, which applies the current
+    // `loglevel`, so CONFIG SET loglevel takes effect at once.
     let builder = tracing_subscriber::fmt()
         .event_format(RedisFormat {
             pid: std::process::id(),
         })
-        .with_max_level(level.unwrap_or(Level::ERROR));
+        .with_max_level(Level::TRACE);
     let result = if logfile.is_empty() {
         builder.with_writer(std::io::stdout).try_init()
     } else {
