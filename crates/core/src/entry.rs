@@ -372,6 +372,7 @@ impl Entry {
 
     /// Makes the value a heap object (converting embstr/int strings to a
     /// raw string) and returns it, so it can be modified in place.
+    /// Collections are returned as they are.
     pub fn make_object(&mut self) -> &mut Object {
         if self.object_mut().is_none() {
             let bytes = match self.value() {
@@ -459,6 +460,7 @@ impl Entry {
             ValueRef::Str(b) => Some(b),
             ValueRef::Int(n) => Some(crate::num::format_i64(n, buf)),
             ValueRef::Obj(Object::Str(v)) => Some(v),
+            ValueRef::Obj(_) => None,
         }
     }
 }

@@ -4,8 +4,14 @@
 pub mod bitops;
 pub mod crc16;
 pub mod entry;
+pub mod geo;
 pub mod glob;
+pub mod hash;
+pub mod hll;
 pub mod lcs;
+pub mod list;
 pub mod num;
 pub mod object;
+pub mod set;
 pub mod table;
+pub mod zset;

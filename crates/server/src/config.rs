@@ -497,6 +497,25 @@ pub struct Tunables {
     pub lfu_decay_time: AtomicI64,
     /// `notify-keyspace-events` parsed flags.
     pub notify_flags: AtomicU64,
+    // Encoding thresholds of the collection types.
+    /// `hash-max-listpack-entries`.
+    pub hash_max_listpack_entries: AtomicI64,
+    /// `hash-max-listpack-value`.
+    pub hash_max_listpack_value: AtomicI64,
+    /// `list-max-listpack-size`.
+    pub list_max_listpack_size: AtomicI64,
+    /// `set-max-intset-entries`.
+    pub set_max_intset_entries: AtomicI64,
+    /// `set-max-listpack-entries`.
+    pub set_max_listpack_entries: AtomicI64,
+    /// `set-max-listpack-value`.
+    pub set_max_listpack_value: AtomicI64,
+    /// `zset-max-listpack-entries`.
+    pub zset_max_listpack_entries: AtomicI64,
+    /// `zset-max-listpack-value`.
+    pub zset_max_listpack_value: AtomicI64,
+    /// `hll-sparse-max-bytes`.
+    pub hll_sparse_max_bytes: AtomicI64,
 }
 
 /// The whole configuration.
@@ -681,6 +700,25 @@ impl Config {
     /// Refreshes the lock-free copies of hot parameters.
     pub fn publish(&self, t: &Tunables) {
         crate::logging::set_level(self.get("loglevel"));
+        t.hash_max_listpack_entries
+            .store(self.get_i64("hash-max-listpack-entries"), Ordering::Relaxed);
+        t.hash_max_listpack_value
+            .store(self.get_i64("hash-max-listpack-value"), Ordering::Relaxed);
+        t.list_max_listpack_size
+            .store(self.get_i64("list-max-listpack-size"), Ordering::Relaxed);
+        t.set_max_intset_entries
+            .store(self.get_i64("set-max-intset-entries"), Ordering::Relaxed);
+        t.set_max_listpack_entries
+            .store(self.get_i64("set-max-listpack-entries"), Ordering::Relaxed);
+        t.set_max_listpack_value
+            .store(self.get_i64("set-max-listpack-value"), Ordering::Relaxed);
+        t.zset_max_listpack_entries
+            .store(self.get_i64("zset-max-listpack-entries"), Ordering::Relaxed);
+        t.zset_max_listpack_value
+            .store(self.get_i64("zset-max-listpack-value"), Ordering::Relaxed);
+        t.hll_sparse_max_bytes
+            .store(self.get_i64("hll-sparse-max-bytes"), Ordering::Relaxed);
+
         t.proto_max_bulk_len
             .store(self.get_i64("proto-max-bulk-len") as u64, Ordering::Relaxed);
         t.client_query_buffer_limit.store(

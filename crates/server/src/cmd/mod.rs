@@ -6,9 +6,16 @@ pub mod bitmaps;
 pub mod client;
 pub mod command;
 pub mod connection;
+pub mod geo;
+pub mod hashes;
+pub mod hll;
 pub mod keys;
+pub mod lists;
 pub mod server;
+pub mod sets;
+pub mod sort;
 pub mod strings;
+pub mod zsets;
 
 use crate::dispatch::{err, CommandTable, Ctx};
 use kvik_core::entry::{Entry, ValueRef};
@@ -20,9 +27,16 @@ pub fn register_all(t: &mut CommandTable) {
     client::register(t);
     command::register(t);
     connection::register(t);
+    geo::register(t);
+    hashes::register(t);
+    hll::register(t);
     keys::register(t);
+    lists::register(t);
     server::register(t);
+    sets::register(t);
+    sort::register(t);
     strings::register(t);
+    zsets::register(t);
 }
 
 /// Parses an integer argument, replying Redis's error when it is not one.
@@ -61,5 +75,6 @@ pub fn reply_str(out: &mut kvik_protocol::ReplyBuf, e: &Entry) {
         ValueRef::Str(b) => out.bulk(b),
         ValueRef::Int(n) => out.bulk_i64(n),
         ValueRef::Obj(Object::Str(v)) => out.bulk(v),
+        ValueRef::Obj(_) => out.error(err::WRONGTYPE),
     }
 }
