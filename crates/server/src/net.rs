@@ -16,6 +16,9 @@ use tokio::net::{TcpListener, UnixListener};
 /// Bytes read per `read` call at least.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// Pending reply bytes at which a batch stops to write them out.
+const OUTPUT_FLUSH_BYTES: usize = 4 * 1024 * 1024;
+
 /// Accept loop for a TCP listener.
 pub async fn accept_tcp(srv: Arc<Server>, listener: TcpListener) {
     loop {
@@ -136,6 +139,8 @@ enum Batch {
     Abort,
     /// Clients are paused; retry later.
     Paused,
+    /// The replies so far are large: write them, then go on.
+    Yield,
 }
 
 impl Conn {
@@ -190,9 +195,18 @@ impl Conn {
                 self.out.raw(&pushed);
             }
             let mut outcome = self.process(srv, client);
-            while let Batch::Paused = outcome {
-                self.flush(srv, stream).await?;
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            loop {
+                match outcome {
+                    Batch::Paused => {
+                        self.flush(srv, stream).await?;
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    }
+                    // Replies of a long pipeline leave before the rest runs,
+                    // so a client that does not read stalls itself, not
+                    // the server's memory.
+                    Batch::Yield => self.flush(srv, stream).await?,
+                    _ => break,
+                }
                 if shared.killed.load(Ordering::Relaxed) {
                     return Ok(());
                 }
@@ -289,6 +303,10 @@ impl Conn {
                     }
                     if client.close_after_reply {
                         result = Batch::Close;
+                        break;
+                    }
+                    if self.out.len() >= OUTPUT_FLUSH_BYTES {
+                        result = Batch::Yield;
                         break;
                     }
                 }

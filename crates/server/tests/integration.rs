@@ -362,3 +362,28 @@ fn shutdown_stops_the_process() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn large_pipelined_replies_are_streamed_in_order() {
+    let srv = KvikServer::start(&[]);
+    let mut c = client(&srv);
+    let big = vec![b'x'; 1 << 20];
+    let _: () = redis::cmd("SET")
+        .arg("big")
+        .arg(&big)
+        .query(&mut c)
+        .unwrap();
+    // 64 MB of replies from one pipeline: the server writes them out in
+    // pieces as it goes instead of buffering them all.
+    let mut p = redis::pipe();
+    for i in 0..64 {
+        p.cmd("GET").arg("big");
+        p.cmd("ECHO").arg(i);
+    }
+    let got: Vec<Vec<u8>> = p.query(&mut c).unwrap();
+    assert_eq!(got.len(), 128);
+    for (i, pair) in got.chunks(2).enumerate() {
+        assert_eq!(pair[0].len(), 1 << 20);
+        assert_eq!(pair[1], i.to_string().into_bytes());
+    }
+}
