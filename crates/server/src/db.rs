@@ -168,7 +168,15 @@ impl<'a> Keyspace<'a> {
         self.srv.stats.dirty.fetch_add(1, Ordering::Relaxed);
         let shard = self.srv.store.shard_of(entry.key());
         let old = self.table_in(shard, db).insert(entry);
-        old.filter(|o| !o.is_expired(self.now_ms))
+        match old {
+            // The replaced value had expired: it is reclaimed here, as
+            // Redis's lookupKeyWrite would have done first.
+            Some(o) if o.is_expired(self.now_ms) => {
+                self.srv.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            other => other,
+        }
     }
 
     /// Deletes `key` from the client's database; returns whether a live key

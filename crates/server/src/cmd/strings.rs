@@ -248,7 +248,12 @@ fn set_generic(ctx: &mut Ctx<'_>, key: &[u8], val: &[u8], o: &SetOptions<'_>, st
             }
         }
     }
-    let old_expire = ctx.ks.lookup_write(key).map(|e| e.expire());
+    // Plain SET needs no lookup: the insert replaces whatever is there.
+    let old_expire = if o.nx || o.xx || o.keepttl {
+        ctx.ks.lookup_write(key).map(|e| e.expire())
+    } else {
+        None
+    };
     let found = old_expire.is_some();
     if (o.nx && found) || (o.xx && !found) {
         if !o.get {
