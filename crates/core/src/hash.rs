@@ -1,17 +1,1707 @@
-//! (being written)
+//! The hash type, in Redis's two encodings, with per-field expiry (Redis
+//! 7.4 hash field expiration).
+//!
+//! * **listpack**: one exactly sized buffer of `[len varint][field][len
+//!   varint][value]` pairs in insertion order, behind a 5-byte header
+//!   (`count: u32`, `flags: u8`). Used up to `hash-max-listpack-entries`
+//!   pairs whose fields and values are at most `hash-max-listpack-value`
+//!   bytes, as in Redis. Once a field expiry command touches it, it becomes
+//!   **listpackex** (Redis 7.4's name): every pair gains a varint expiry
+//!   (0: none), the header an 8-byte queue stamp, and pairs are kept ordered
+//!   by expiry (soonest first, persistent fields last) exactly as Redis
+//!   orders them, so expired fields are always a prefix.
+//! * **hashtable**: an open-addressing table (linear probing, power-of-two
+//!   capacity, backward-shift deletion) of thin pointers, each to one
+//!   exactly sized allocation `[flags][expiry i64 if set][len][field][len]
+//!   [value]` whose top 16 pointer bits carry hash bits, so probes compare
+//!   tags without dereferencing. A field costs its blob plus ~1.5 slots of
+//!   8 bytes, where Redis spends a dictEntry, two sds strings and a bucket.
+//!   Fields with an expiry are also indexed by `(expiry, hash)` in a
+//!   B-tree, so expired fields are found without walking the table.
+//!
+//! Expired fields are not hidden here: callers purge them with
+//! [`Hash::purge_expired`] (cheap when nothing is due) before using a hash,
+//! so the server never shows them. A field expires when its time is at or
+//! before the clock (`expire <= now`), the rule kvik applies to keys.
+//!
+//! All `unsafe` code of this module is in [`FieldBox`].
 
-/// Placeholder until the structure lands.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Hash {}
+use crate::table::hash_key;
+use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::ptr::NonNull;
+
+/// Conversion thresholds (`hash-max-listpack-entries`,
+/// `hash-max-listpack-value`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most pairs a listpack holds.
+    pub max_entries: usize,
+    /// Longest field or value a listpack holds.
+    pub max_value: usize,
+}
+
+impl Limits {
+    /// Limits from the (possibly negative) configured values.
+    pub fn new(max_entries: i64, max_value: i64) -> Limits {
+        Limits {
+            max_entries: max_entries.max(0) as usize,
+            max_value: max_value.max(0) as usize,
+        }
+    }
+}
+
+impl Default for Limits {
+    /// Redis's defaults (128 entries, 64 bytes).
+    fn default() -> Self {
+        Limits::new(128, 64)
+    }
+}
+
+/// Largest listpack buffer: past it Redis converts to a hashtable whatever
+/// the thresholds say (`lpSafeToAdd`).
+const LISTPACK_MAX_SAFETY_SIZE: usize = 1 << 30;
+
+/// A callback receiving `(field, value, expiry)`.
+pub type FieldVisitor<'a> = dyn FnMut(&[u8], &[u8], Option<i64>) + 'a;
+
+/// "Not queued" stamp (see [`Hash::queued_at`]).
+pub const NOT_QUEUED: i64 = i64::MAX;
+
+// ---------------------------------------------------------------------------
+// varints
+
+fn varint_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads a varint at `*pos`, advancing it. The buffers are built by this
+/// module, so a malformed varint is a bug, not input.
+#[inline]
+fn get_varint(buf: &[u8], pos: &mut usize) -> u64 {
+    let mut v = 0u64;
+    let mut shift = 0;
+    loop {
+        let b = buf[*pos];
+        *pos += 1;
+        v |= ((b & 0x7f) as u64) << shift;
+        if b & 0x80 == 0 {
+            return v;
+        }
+        shift += 7;
+    }
+}
+
+/// An expiry as stored in a listpackex (0: none; stored times are >= 1).
+fn exp_code(e: Option<i64>) -> u64 {
+    e.map_or(0, |t| t.max(1) as u64)
+}
+
+// ---------------------------------------------------------------------------
+// listpack
+
+const LP_COUNT: usize = 0;
+const LP_FLAGS: usize = 4;
+const LP_STAMP: usize = 5;
+const LP_HDR: usize = 5;
+const LP_HDR_EX: usize = 13;
+const LP_FLAG_EX: u8 = 1;
+
+/// One decoded pair of a listpack.
+#[derive(Debug, Clone)]
+struct LpPair {
+    start: usize,
+    field: Range<usize>,
+    value: Range<usize>,
+    expire: Option<i64>,
+    end: usize,
+}
+
+/// The compact encoding: one exactly sized buffer (see the module docs).
+struct Listpack {
+    buf: Box<[u8]>,
+}
+
+impl Listpack {
+    fn new() -> Listpack {
+        Listpack {
+            buf: vec![0u8; LP_HDR].into_boxed_slice(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        u32::from_le_bytes(self.buf[LP_COUNT..LP_COUNT + 4].try_into().unwrap()) as usize
+    }
+
+    fn set_len(&mut self, n: usize) {
+        self.buf[LP_COUNT..LP_COUNT + 4].copy_from_slice(&(n as u32).to_le_bytes());
+    }
+
+    fn is_ex(&self) -> bool {
+        self.buf[LP_FLAGS] & LP_FLAG_EX != 0
+    }
+
+    fn hdr(&self) -> usize {
+        if self.is_ex() {
+            LP_HDR_EX
+        } else {
+            LP_HDR
+        }
+    }
+
+    fn stamp(&self) -> i64 {
+        if self.is_ex() {
+            i64::from_le_bytes(self.buf[LP_STAMP..LP_STAMP + 8].try_into().unwrap())
+        } else {
+            NOT_QUEUED
+        }
+    }
+
+    fn set_stamp(&mut self, t: i64) {
+        if self.is_ex() {
+            self.buf[LP_STAMP..LP_STAMP + 8].copy_from_slice(&t.to_le_bytes());
+        }
+    }
+
+    fn pair_at(&self, start: usize) -> LpPair {
+        let b = &self.buf[..];
+        let mut p = start;
+        let fl = get_varint(b, &mut p) as usize;
+        let field = p..p + fl;
+        p += fl;
+        let vl = get_varint(b, &mut p) as usize;
+        let value = p..p + vl;
+        p += vl;
+        let expire = if self.is_ex() {
+            match get_varint(b, &mut p) {
+                0 => None,
+                t => Some(t as i64),
+            }
+        } else {
+            None
+        };
+        LpPair {
+            start,
+            field,
+            value,
+            expire,
+            end: p,
+        }
+    }
+
+    fn pairs(&self) -> LpPairs<'_> {
+        LpPairs {
+            lp: self,
+            pos: self.hdr(),
+        }
+    }
+
+    fn find(&self, field: &[u8]) -> Option<LpPair> {
+        self.pairs().find(|p| &self.buf[p.field.clone()] == field)
+    }
+
+    /// Replaces `range` of the buffer with `with`, keeping the allocation
+    /// exactly sized (one realloc at most).
+    fn splice(&mut self, range: Range<usize>, with: &[u8]) {
+        if range.len() == with.len() {
+            self.buf[range].copy_from_slice(with);
+            return;
+        }
+        let mut v = std::mem::take(&mut self.buf).into_vec();
+        if with.len() > range.len() {
+            v.reserve_exact(with.len() - range.len());
+        }
+        v.splice(range, with.iter().copied());
+        self.buf = v.into_boxed_slice();
+    }
+
+    fn encode(&self, field: &[u8], value: &[u8], expire: Option<i64>) -> Vec<u8> {
+        let mut e = Vec::with_capacity(field.len() + value.len() + 12);
+        put_varint(&mut e, field.len() as u64);
+        e.extend_from_slice(field);
+        put_varint(&mut e, value.len() as u64);
+        e.extend_from_slice(value);
+        if self.is_ex() {
+            put_varint(&mut e, exp_code(expire));
+        }
+        e
+    }
+
+    /// Where a pair expiring at `expire` goes in a listpackex: before the
+    /// first pair that is persistent or expires at or after it, as Redis's
+    /// `listpackExAddInternal`; persistent pairs go last.
+    fn ex_position(&self, expire: Option<i64>) -> usize {
+        if let Some(t) = expire {
+            for p in self.pairs() {
+                match p.expire {
+                    None => return p.start,
+                    Some(x) if x >= t => return p.start,
+                    _ => {}
+                }
+            }
+        }
+        self.buf.len()
+    }
+
+    /// Inserts a new pair (the field must be absent).
+    fn insert_new(&mut self, field: &[u8], value: &[u8], expire: Option<i64>) {
+        let bytes = self.encode(field, value, expire);
+        let at = self.ex_position(expire);
+        self.splice(at..at, &bytes);
+        let n = self.len() + 1;
+        self.set_len(n);
+    }
+
+    fn remove_pair(&mut self, p: &LpPair) {
+        self.splice(p.start..p.end, &[]);
+        let n = self.len() - 1;
+        self.set_len(n);
+    }
+
+    /// Sets a field; returns true when it is new. An existing field keeps
+    /// its place; its expiry is kept with `keep_ttl`, else dropped (which
+    /// moves it to the end of a listpackex, as in Redis).
+    fn set(&mut self, field: &[u8], value: &[u8], keep_ttl: bool) -> bool {
+        match self.find(field) {
+            None => {
+                self.insert_new(field, value, None);
+                true
+            }
+            Some(p) => {
+                if p.expire.is_some() && !keep_ttl {
+                    self.remove_pair(&p);
+                    self.insert_new(field, value, None);
+                } else {
+                    let mut bytes = Vec::with_capacity(value.len() + 2);
+                    put_varint(&mut bytes, value.len() as u64);
+                    bytes.extend_from_slice(value);
+                    // The value's varint starts right after the field.
+                    self.splice(p.field.end..p.value.end, &bytes);
+                }
+                false
+            }
+        }
+    }
+
+    /// Changes a field's expiry, re-placing it in expiry order.
+    fn set_expire(&mut self, p: &LpPair, expire: Option<i64>) {
+        let field = self.buf[p.field.clone()].to_vec();
+        let value = self.buf[p.value.clone()].to_vec();
+        self.remove_pair(p);
+        self.insert_new(&field, &value, expire);
+    }
+
+    /// Becomes a listpackex: every pair gains an empty expiry.
+    fn make_ex(&mut self) {
+        if self.is_ex() {
+            return;
+        }
+        let n = self.len();
+        let mut out = Vec::with_capacity(self.buf.len() + 8 + n);
+        out.extend_from_slice(&self.buf[..LP_HDR]);
+        out[LP_FLAGS] |= LP_FLAG_EX;
+        out.extend_from_slice(&NOT_QUEUED.to_le_bytes());
+        for p in self.pairs() {
+            out.extend_from_slice(&self.buf[p.start..p.end]);
+            out.push(0);
+        }
+        self.buf = out.into_boxed_slice();
+    }
+
+    /// Removes the expired prefix of a listpackex (at most `max` pairs);
+    /// returns how many.
+    fn purge(&mut self, now: i64, max: usize) -> usize {
+        if !self.is_ex() {
+            return 0;
+        }
+        let start = self.hdr();
+        let mut end = start;
+        let mut n = 0;
+        for p in self.pairs().take(max) {
+            match p.expire {
+                Some(t) if t <= now => {
+                    end = p.end;
+                    n += 1;
+                }
+                _ => break,
+            }
+        }
+        if n > 0 {
+            self.splice(start..end, &[]);
+            let left = self.len() - n;
+            self.set_len(left);
+        }
+        n
+    }
+
+    fn min_expire(&self) -> Option<i64> {
+        if !self.is_ex() {
+            return None;
+        }
+        self.pairs().next().and_then(|p| p.expire)
+    }
+
+    fn nth(&self, n: usize) -> Option<LpPair> {
+        self.pairs().nth(n)
+    }
+}
+
+impl Clone for Listpack {
+    fn clone(&self) -> Self {
+        let mut c = Listpack {
+            buf: self.buf.clone(),
+        };
+        // A copy is a new value: it is in no expiry queue yet.
+        c.set_stamp(NOT_QUEUED);
+        c
+    }
+}
+
+struct LpPairs<'a> {
+    lp: &'a Listpack,
+    pos: usize,
+}
+
+impl Iterator for LpPairs<'_> {
+    type Item = LpPair;
+    fn next(&mut self) -> Option<LpPair> {
+        if self.pos >= self.lp.buf.len() {
+            return None;
+        }
+        let p = self.lp.pair_at(self.pos);
+        self.pos = p.end;
+        Some(p)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// hashtable fields
+
+const ADDR_MASK: usize = (1 << 48) - 1;
+const FB_EXPIRE: u8 = 1;
+
+/// One field and its value (and expiry) in one exactly sized allocation,
+/// owned through a thin pointer whose top 16 bits hold a tag.
+///
+/// Invariant: `ptr` (masked) points to a blob built by [`FieldBox::new`],
+/// whose header describes its own length.
+struct FieldBox {
+    ptr: NonNull<u8>,
+}
+
+// SAFETY: a FieldBox exclusively owns its blob of plain bytes.
+unsafe impl Send for FieldBox {}
+// SAFETY: shared access only reads the blob.
+unsafe impl Sync for FieldBox {}
+
+/// Offsets inside a field blob.
+struct FbShape {
+    expire: Option<i64>,
+    field: Range<usize>,
+    value: Range<usize>,
+}
+
+impl FieldBox {
+    fn new(field: &[u8], value: &[u8], expire: Option<i64>, tag: u16) -> FieldBox {
+        let total = 1
+            + if expire.is_some() { 8 } else { 0 }
+            + varint_len(field.len() as u64)
+            + field.len()
+            + varint_len(value.len() as u64)
+            + value.len();
+        let mut head = Vec::with_capacity(20);
+        head.push(if expire.is_some() { FB_EXPIRE } else { 0 });
+        if let Some(t) = expire {
+            head.extend_from_slice(&t.to_le_bytes());
+        }
+        put_varint(&mut head, field.len() as u64);
+        let mut mid = Vec::with_capacity(10);
+        put_varint(&mut mid, value.len() as u64);
+        let layout = Layout::from_size_align(total, 1).expect("field size overflows isize");
+        // SAFETY: total >= 3 > 0.
+        let raw = unsafe { alloc(layout) };
+        let Some(ptr) = NonNull::new(raw) else {
+            handle_alloc_error(layout)
+        };
+        assert!(
+            raw.addr() & !ADDR_MASK == 0,
+            "heap address above 48 bits: field tagging needs 48-bit user addresses"
+        );
+        // SAFETY: the four parts written below add up to `total` bytes, the
+        // size of the fresh allocation.
+        let blob = unsafe { std::slice::from_raw_parts_mut(raw, total) };
+        let mut at = 0;
+        for part in [&head[..], field, &mid[..], value] {
+            blob[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        debug_assert_eq!(at, total);
+        let mut fb = FieldBox { ptr };
+        fb.set_tag(tag);
+        fb
+    }
+
+    #[inline]
+    fn base(&self) -> *mut u8 {
+        self.ptr.as_ptr().map_addr(|a| a & ADDR_MASK)
+    }
+
+    #[inline]
+    fn tag(&self) -> u16 {
+        (self.ptr.as_ptr().addr() >> 48) as u16
+    }
+
+    fn set_tag(&mut self, tag: u16) {
+        let tagged = self.base().map_addr(|a| a | ((tag as usize) << 48));
+        // SAFETY: adding high bits to a non-null address keeps it non-null;
+        // every dereference masks them off (`base`).
+        self.ptr = unsafe { NonNull::new_unchecked(tagged) };
+    }
+
+    /// The blob's bytes up to and including the value.
+    fn shape(&self) -> (FbShape, &[u8]) {
+        // SAFETY: the header (flag byte, optional 8-byte expiry and two
+        // varints) was written by `new`; reading it stays in bounds, and the
+        // lengths it holds give the blob's total size.
+        unsafe {
+            let p = self.base();
+            let flags = *p;
+            let mut at = 1usize;
+            let expire = if flags & FB_EXPIRE != 0 {
+                let mut b = [0u8; 8];
+                std::ptr::copy_nonoverlapping(p.add(1), b.as_mut_ptr(), 8);
+                at += 8;
+                Some(i64::from_le_bytes(b))
+            } else {
+                None
+            };
+            let read_varint = |at: &mut usize| {
+                let mut v = 0usize;
+                let mut shift = 0;
+                loop {
+                    let b = *p.add(*at);
+                    *at += 1;
+                    v |= ((b & 0x7f) as usize) << shift;
+                    if b & 0x80 == 0 {
+                        return v;
+                    }
+                    shift += 7;
+                }
+            };
+            let fl = read_varint(&mut at);
+            let field = at..at + fl;
+            at += fl;
+            let vl = read_varint(&mut at);
+            let value = at..at + vl;
+            at += vl;
+            let blob = std::slice::from_raw_parts(p, at);
+            (
+                FbShape {
+                    expire,
+                    field,
+                    value,
+                },
+                blob,
+            )
+        }
+    }
+
+    fn field(&self) -> &[u8] {
+        let (s, b) = self.shape();
+        &b[s.field]
+    }
+
+    fn value(&self) -> &[u8] {
+        let (s, b) = self.shape();
+        &b[s.value]
+    }
+
+    fn parts(&self) -> (&[u8], &[u8], Option<i64>) {
+        let (s, b) = self.shape();
+        (&b[s.field], &b[s.value], s.expire)
+    }
+
+    fn expire(&self) -> Option<i64> {
+        self.shape().0.expire
+    }
+
+    fn size(&self) -> usize {
+        self.shape().1.len()
+    }
+
+    /// Overwrites the value with one of the same length (HINCRBY and
+    /// friends mostly keep the length): no reallocation.
+    fn overwrite_value(&mut self, value: &[u8]) {
+        let range = self.shape().0.value;
+        assert_eq!(range.len(), value.len(), "same-length overwrite only");
+        // SAFETY: `range` lies inside the blob (from `shape`), and `&mut
+        // self` gives exclusive access to it.
+        unsafe {
+            std::ptr::copy_nonoverlapping(value.as_ptr(), self.base().add(range.start), value.len())
+        }
+    }
+}
+
+impl Drop for FieldBox {
+    fn drop(&mut self) {
+        let total = self.size();
+        // SAFETY: allocated by `new` with this size and alignment 1.
+        unsafe { dealloc(self.base(), Layout::from_size_align_unchecked(total, 1)) }
+    }
+}
+
+#[inline]
+fn tag_of(h: u64) -> u16 {
+    (h >> 48) as u16
+}
+
+/// Index of the fields that have an expiry: `(expiry, field hash)` with a
+/// count for the (astronomically rare) equal pairs.
+#[derive(Debug, Default)]
+struct TtlIndex {
+    by_time: BTreeMap<(i64, u64), u32>,
+}
+
+impl TtlIndex {
+    fn add(&mut self, t: i64, h: u64) {
+        *self.by_time.entry((t, h)).or_insert(0) += 1;
+    }
+
+    fn remove(&mut self, t: i64, h: u64) {
+        if let Some(c) = self.by_time.get_mut(&(t, h)) {
+            *c -= 1;
+            if *c == 0 {
+                self.by_time.remove(&(t, h));
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.by_time.values().map(|&c| c as usize).sum()
+    }
+}
+
+const MIN_CAPACITY: usize = 8;
+
+/// The hashtable encoding (see the module docs).
+struct FieldTable {
+    slots: Vec<Option<FieldBox>>,
+    len: usize,
+    ttl: TtlIndex,
+    stamp: i64,
+}
+
+impl FieldTable {
+    fn with_capacity(n: usize) -> FieldTable {
+        let mut t = FieldTable {
+            slots: Vec::new(),
+            len: 0,
+            ttl: TtlIndex::default(),
+            stamp: NOT_QUEUED,
+        };
+        t.resize(Self::capacity_for(n));
+        t
+    }
+
+    /// Smallest power-of-two capacity that holds `n` under 3/4 load.
+    fn capacity_for(n: usize) -> usize {
+        let mut cap = MIN_CAPACITY;
+        while n * 4 > cap * 3 {
+            cap *= 2;
+        }
+        cap
+    }
+
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    fn find_hashed(&self, field: &[u8], h: u64) -> Option<usize> {
+        if self.len == 0 {
+            return None;
+        }
+        let mask = self.mask();
+        let tag = tag_of(h);
+        let mut i = h as usize & mask;
+        loop {
+            match &self.slots[i] {
+                None => return None,
+                Some(f) if f.tag() == tag && f.field() == field => return Some(i),
+                Some(_) => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    fn find(&self, field: &[u8]) -> Option<usize> {
+        self.find_hashed(field, hash_key(field))
+    }
+
+    fn get(&self, field: &[u8]) -> Option<&FieldBox> {
+        self.find(field).and_then(|i| self.slots[i].as_ref())
+    }
+
+    /// Puts a new field in a free slot (the field must be absent).
+    fn place(&mut self, fb: FieldBox, h: u64) {
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            self.resize((self.slots.len() * 2).max(MIN_CAPACITY));
+        }
+        let mask = self.mask();
+        let mut i = h as usize & mask;
+        while self.slots[i].is_some() {
+            i = (i + 1) & mask;
+        }
+        if let Some(t) = fb.expire() {
+            self.ttl.add(t, h);
+        }
+        self.slots[i] = Some(fb);
+        self.len += 1;
+    }
+
+    /// Sets a field; returns true when it is new.
+    fn set(&mut self, field: &[u8], value: &[u8], keep_ttl: bool) -> bool {
+        let h = hash_key(field);
+        match self.find_hashed(field, h) {
+            Some(i) => {
+                let old = self.slots[i].as_ref().and_then(FieldBox::expire);
+                let expire = if keep_ttl { old } else { None };
+                if let (Some(t), None) = (old, expire) {
+                    self.ttl.remove(t, h);
+                }
+                match &mut self.slots[i] {
+                    Some(fb) if expire == old && fb.value().len() == value.len() => {
+                        fb.overwrite_value(value)
+                    }
+                    slot => *slot = Some(FieldBox::new(field, value, expire, tag_of(h))),
+                }
+                false
+            }
+            None => {
+                self.place(FieldBox::new(field, value, None, tag_of(h)), h);
+                true
+            }
+        }
+    }
+
+    fn set_expire_at(&mut self, i: usize, expire: Option<i64>) {
+        let Some(old) = self.slots[i].take() else {
+            return;
+        };
+        let (field, value, prev) = old.parts();
+        let h = hash_key(field);
+        if let Some(t) = prev {
+            self.ttl.remove(t, h);
+        }
+        if let Some(t) = expire {
+            self.ttl.add(t, h);
+        }
+        self.slots[i] = Some(FieldBox::new(field, value, expire, old.tag()));
+    }
+
+    fn remove(&mut self, field: &[u8]) -> bool {
+        let h = hash_key(field);
+        match self.find_hashed(field, h) {
+            Some(i) => {
+                self.take_slot(i, h);
+                self.maybe_shrink();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Empties slot `i` (whose field hashes to `h`) and shifts the run that
+    /// follows back so every field stays reachable from its home slot.
+    fn take_slot(&mut self, mut i: usize, h: u64) {
+        if let Some(f) = self.slots[i].take() {
+            self.len -= 1;
+            if let Some(t) = f.expire() {
+                self.ttl.remove(t, h);
+            }
+        }
+        let mask = self.mask();
+        let mut j = i;
+        loop {
+            j = (j + 1) & mask;
+            let home = match &self.slots[j] {
+                None => break,
+                Some(f) => hash_key(f.field()) as usize & mask,
+            };
+            if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(i) & mask) {
+                self.slots[i] = self.slots[j].take();
+                i = j;
+            }
+        }
+    }
+
+    fn resize(&mut self, cap: usize) {
+        let old = std::mem::take(&mut self.slots);
+        self.slots = Vec::with_capacity(cap);
+        self.slots.resize_with(cap, || None);
+        let mask = cap - 1;
+        for f in old.into_iter().flatten() {
+            let mut i = hash_key(f.field()) as usize & mask;
+            while self.slots[i].is_some() {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = Some(f);
+        }
+    }
+
+    /// Shrinks below 1/8 load, as Redis resizes hash dicts below 10% fill.
+    fn maybe_shrink(&mut self) {
+        if self.slots.len() > MIN_CAPACITY && self.len * 8 < self.slots.len() {
+            self.resize(Self::capacity_for(self.len));
+        }
+    }
+
+    fn purge(&mut self, now: i64, max: usize) -> usize {
+        let mut n = 0;
+        while let Some((&(t, h), _)) = self.ttl.by_time.first_key_value() {
+            if t > now || n >= max {
+                break;
+            }
+            self.ttl.by_time.pop_first();
+            // Remove every field of that hash and time (normally one); the
+            // index entry is already gone, so take_slot's unindexing is a
+            // no-op for them.
+            let mask = self.mask();
+            let tag = tag_of(h);
+            let mut i = h as usize & mask;
+            let mut steps = 0;
+            while steps <= self.slots.len() {
+                let hit = match &self.slots[i] {
+                    None => break,
+                    Some(f) => f.tag() == tag && f.expire() == Some(t) && hash_key(f.field()) == h,
+                };
+                if hit {
+                    self.take_slot(i, h);
+                    n += 1;
+                    continue;
+                }
+                i = (i + 1) & mask;
+                steps += 1;
+            }
+        }
+        if n > 0 {
+            self.maybe_shrink();
+        }
+        n
+    }
+
+    fn min_expire(&self) -> Option<i64> {
+        self.ttl.by_time.first_key_value().map(|(&(t, _), _)| t)
+    }
+
+    /// One SCAN step over home bucket `cursor & mask` (Redis's reverse
+    /// binary cursor), visiting the fields whose home it is.
+    fn scan(&self, cursor: u64, f: &mut FieldVisitor<'_>) -> u64 {
+        if self.slots.is_empty() {
+            return 0;
+        }
+        let mask = self.mask() as u64;
+        let bucket = (cursor & mask) as usize;
+        let mut i = bucket;
+        while let Some(fb) = &self.slots[i] {
+            let (field, value, expire) = fb.parts();
+            if hash_key(field) as usize & mask as usize == bucket {
+                f(field, value, expire);
+            }
+            i = (i + 1) & mask as usize;
+            if i == bucket {
+                break;
+            }
+        }
+        let v = (cursor | !mask).reverse_bits().wrapping_add(1);
+        v.reverse_bits()
+    }
+
+    /// The field in the first occupied slot at or after `pos`.
+    fn near(&self, pos: usize) -> Option<&FieldBox> {
+        if self.len == 0 {
+            return None;
+        }
+        let mask = self.mask();
+        let mut i = pos & mask;
+        loop {
+            if let Some(f) = &self.slots[i] {
+                return Some(f);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn heap_size(&self) -> usize {
+        let blobs: usize = self.slots.iter().flatten().map(FieldBox::size).sum();
+        // A B-tree entry costs about its 24 bytes plus node overhead.
+        self.slots.capacity() * 8 + blobs + self.ttl.by_time.len() * 40
+    }
+}
+
+impl Clone for FieldTable {
+    fn clone(&self) -> Self {
+        let slots = self
+            .slots
+            .iter()
+            .map(|s| {
+                s.as_ref().map(|f| {
+                    let (field, value, expire) = f.parts();
+                    FieldBox::new(field, value, expire, f.tag())
+                })
+            })
+            .collect();
+        FieldTable {
+            slots,
+            len: self.len,
+            ttl: TtlIndex {
+                by_time: self.ttl.by_time.clone(),
+            },
+            stamp: NOT_QUEUED,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// the hash
+
+enum Repr {
+    Lp(Listpack),
+    Ht(Box<FieldTable>),
+}
+
+/// A Redis hash (see the module docs).
+pub struct Hash {
+    repr: Repr,
+}
+
+/// A field to access, with what [`Hash::field_info`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldState {
+    /// No such field.
+    Missing,
+    /// The field exists, with this expiry.
+    Present(Option<i64>),
+}
+
+impl Default for Hash {
+    fn default() -> Self {
+        Hash::new()
+    }
+}
 
 impl Hash {
-    /// The Redis encoding name (`OBJECT ENCODING`).
+    /// An empty listpack hash.
+    pub fn new() -> Hash {
+        Hash {
+            repr: Repr::Lp(Listpack::new()),
+        }
+    }
+
+    /// Number of fields (expired ones included until purged).
+    pub fn len(&self) -> usize {
+        match &self.repr {
+            Repr::Lp(lp) => lp.len(),
+            Repr::Ht(t) => t.len,
+        }
+    }
+
+    /// Whether there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The Redis encoding name (`OBJECT ENCODING`): `listpack`,
+    /// `listpackex` or `hashtable`.
     pub fn encoding(&self) -> &'static str {
-        "listpack"
+        match &self.repr {
+            Repr::Lp(lp) if lp.is_ex() => "listpackex",
+            Repr::Lp(_) => "listpack",
+            Repr::Ht(_) => "hashtable",
+        }
+    }
+
+    /// Whether this is the hashtable encoding.
+    pub fn is_table(&self) -> bool {
+        matches!(self.repr, Repr::Ht(_))
     }
 
     /// Approximate heap bytes used.
     pub fn heap_size(&self) -> usize {
-        0
+        match &self.repr {
+            Repr::Lp(lp) => lp.buf.len(),
+            Repr::Ht(t) => std::mem::size_of::<FieldTable>() + t.heap_size(),
+        }
+    }
+
+    /// The value of `field` (expiry not checked).
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        match &self.repr {
+            Repr::Lp(lp) => lp.find(field).map(|p| &lp.buf[p.value]),
+            Repr::Ht(t) => t.get(field).map(FieldBox::value),
+        }
+    }
+
+    /// The value and expiry of `field`.
+    pub fn get_with_expire(&self, field: &[u8]) -> Option<(&[u8], Option<i64>)> {
+        match &self.repr {
+            Repr::Lp(lp) => lp.find(field).map(|p| (&lp.buf[p.value], p.expire)),
+            Repr::Ht(t) => t.get(field).map(|f| {
+                let (_, v, e) = f.parts();
+                (v, e)
+            }),
+        }
+    }
+
+    /// Whether `field` exists, and its expiry.
+    pub fn field_info(&self, field: &[u8]) -> FieldState {
+        match self.get_with_expire(field) {
+            Some((_, e)) => FieldState::Present(e),
+            None => FieldState::Missing,
+        }
+    }
+
+    /// Converts to the hashtable encoding (sized for `extra` more fields).
+    pub fn convert_to_table(&mut self, extra: usize) {
+        let Repr::Lp(lp) = &self.repr else {
+            return;
+        };
+        let mut t = FieldTable::with_capacity(lp.len() + extra);
+        for p in lp.pairs() {
+            let field = &lp.buf[p.field.clone()];
+            let h = hash_key(field);
+            t.place(
+                FieldBox::new(field, &lp.buf[p.value.clone()], p.expire, tag_of(h)),
+                h,
+            );
+        }
+        // The queue stamp belongs to the value, whatever its encoding.
+        t.stamp = lp.stamp();
+        self.repr = Repr::Ht(Box::new(t));
+    }
+
+    /// Redis's `hashTypeTryConversion`: before adding `pairs` pairs whose
+    /// fields and values have lengths `lens`, converts a listpack that
+    /// would get too many entries or a too long element.
+    pub fn try_conversion(
+        &mut self,
+        pairs: usize,
+        lens: impl IntoIterator<Item = usize>,
+        limits: Limits,
+    ) {
+        let Repr::Lp(lp) = &self.repr else {
+            return;
+        };
+        if pairs > limits.max_entries {
+            self.convert_to_table(pairs);
+            return;
+        }
+        let mut sum = 0usize;
+        for l in lens {
+            if l > limits.max_value {
+                self.convert_to_table(0);
+                return;
+            }
+            sum = sum.saturating_add(l);
+        }
+        if lp.buf.len().saturating_add(sum) > LISTPACK_MAX_SAFETY_SIZE {
+            self.convert_to_table(0);
+        }
+    }
+
+    /// Sets `field` to `value`; returns true when the field is new. The
+    /// field's expiry is kept with `keep_ttl` (HINCRBY, HSETEX KEEPTTL),
+    /// else cleared (HSET). Converts to a hashtable past the limits.
+    pub fn set(&mut self, field: &[u8], value: &[u8], keep_ttl: bool, limits: Limits) -> bool {
+        if let Repr::Lp(lp) = &self.repr {
+            if field.len() > limits.max_value
+                || value.len() > limits.max_value
+                || lp.buf.len() + field.len() + value.len() > LISTPACK_MAX_SAFETY_SIZE
+            {
+                self.convert_to_table(1);
+            }
+        }
+        match &mut self.repr {
+            Repr::Lp(lp) => {
+                let new = lp.set(field, value, keep_ttl);
+                if lp.len() > limits.max_entries {
+                    self.convert_to_table(0);
+                }
+                new
+            }
+            Repr::Ht(t) => t.set(field, value, keep_ttl),
+        }
+    }
+
+    /// Deletes `field`; returns whether it existed.
+    pub fn remove(&mut self, field: &[u8]) -> bool {
+        match &mut self.repr {
+            Repr::Lp(lp) => match lp.find(field) {
+                Some(p) => {
+                    lp.remove_pair(&p);
+                    true
+                }
+                None => false,
+            },
+            Repr::Ht(t) => t.remove(field),
+        }
+    }
+
+    /// Prepares for field expiries: a listpack becomes a listpackex (Redis
+    /// does this whenever a field-expiry command touches a listpack hash,
+    /// even if it sets nothing).
+    pub fn enable_expiry(&mut self) {
+        if let Repr::Lp(lp) = &mut self.repr {
+            lp.make_ex();
+        }
+    }
+
+    /// Sets (`Some`) or clears (`None`) the expiry of an existing field;
+    /// returns false when there is no such field. Setting needs
+    /// [`Hash::enable_expiry`] first on a listpack.
+    pub fn set_expire(&mut self, field: &[u8], expire: Option<i64>) -> bool {
+        match &mut self.repr {
+            Repr::Lp(lp) => {
+                let Some(p) = lp.find(field) else {
+                    return false;
+                };
+                if p.expire == expire {
+                    return true;
+                }
+                if expire.is_some() {
+                    lp.make_ex();
+                    // Positions moved: find the pair again.
+                    let p = lp.find(field).expect("field just found");
+                    lp.set_expire(&p, expire);
+                } else {
+                    lp.set_expire(&p, None);
+                }
+                true
+            }
+            Repr::Ht(t) => match t.find(field) {
+                Some(i) => {
+                    if t.slots[i].as_ref().and_then(FieldBox::expire) != expire {
+                        t.set_expire_at(i, expire);
+                    }
+                    true
+                }
+                None => false,
+            },
+        }
+    }
+
+    /// The earliest field expiry, if any field has one.
+    pub fn min_expire(&self) -> Option<i64> {
+        match &self.repr {
+            Repr::Lp(lp) => lp.min_expire(),
+            Repr::Ht(t) => t.min_expire(),
+        }
+    }
+
+    /// Number of fields with an expiry.
+    pub fn volatile_len(&self) -> usize {
+        match &self.repr {
+            Repr::Lp(lp) => lp.pairs().filter(|p| p.expire.is_some()).count(),
+            Repr::Ht(t) => t.ttl.len(),
+        }
+    }
+
+    /// Whether some field expires at or before `now`.
+    #[inline]
+    pub fn has_expired(&self, now: i64) -> bool {
+        matches!(self.min_expire(), Some(t) if t <= now)
+    }
+
+    /// Deletes every field whose expiry is at or before `now`; returns how
+    /// many. Costs nothing more than a peek when none is due.
+    pub fn purge_expired(&mut self, now: i64) -> usize {
+        self.purge_expired_max(now, usize::MAX)
+    }
+
+    /// [`Hash::purge_expired`], deleting at most about `max` fields (the
+    /// active expiry cycle bounds its work per hash with it).
+    pub fn purge_expired_max(&mut self, now: i64, max: usize) -> usize {
+        if !self.has_expired(now) {
+            return 0;
+        }
+        match &mut self.repr {
+            Repr::Lp(lp) => lp.purge(now, max),
+            Repr::Ht(t) => t.purge(now, max),
+        }
+    }
+
+    /// Where this hash was last queued for active field expiry
+    /// ([`NOT_QUEUED`] when never, or for a plain listpack). Kept by the
+    /// server's expiry queue; a clone starts unqueued.
+    pub fn queued_at(&self) -> i64 {
+        match &self.repr {
+            Repr::Lp(lp) => lp.stamp(),
+            Repr::Ht(t) => t.stamp,
+        }
+    }
+
+    /// Records where this hash is queued (ignored by a plain listpack,
+    /// which has no expiries).
+    pub fn set_queued_at(&mut self, t: i64) {
+        match &mut self.repr {
+            Repr::Lp(lp) => lp.set_stamp(t),
+            Repr::Ht(ht) => ht.stamp = t,
+        }
+    }
+
+    /// Iterates over `(field, value)` in storage order.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            inner: self.iter_with_expire(),
+        }
+    }
+
+    /// Iterates over `(field, value, expiry)` in storage order.
+    pub fn iter_with_expire(&self) -> IterEx<'_> {
+        match &self.repr {
+            Repr::Lp(lp) => IterEx(IterInner::Lp(lp, lp.pairs())),
+            Repr::Ht(t) => IterEx(IterInner::Ht(t.slots.iter())),
+        }
+    }
+
+    /// One HSCAN step: a listpack is visited whole (next cursor 0, as
+    /// Redis does for small encodings); a hashtable visits buckets from
+    /// `cursor` until `count` fields were seen or `count * 10` buckets
+    /// were visited. Returns the next cursor (0 when done).
+    pub fn scan(&self, cursor: u64, count: usize, f: &mut FieldVisitor<'_>) -> u64 {
+        match &self.repr {
+            Repr::Lp(_) => {
+                for (k, v, e) in self.iter_with_expire() {
+                    f(k, v, e);
+                }
+                0
+            }
+            Repr::Ht(t) => {
+                let mut seen = 0usize;
+                let mut cursor = cursor;
+                let mut budget = count.saturating_mul(10).max(1);
+                loop {
+                    cursor = t.scan(cursor, &mut |k, v, e| {
+                        seen += 1;
+                        f(k, v, e);
+                    });
+                    budget -= 1;
+                    if cursor == 0 || seen >= count || budget == 0 {
+                        return cursor;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A random field and value (`rand` yields uniform 64-bit numbers).
+    /// For the hashtable it takes the first field at or after a random
+    /// slot, as kvik's RANDOMKEY does.
+    pub fn random(&self, rand: &mut dyn FnMut() -> u64) -> Option<(&[u8], &[u8])> {
+        match &self.repr {
+            Repr::Lp(lp) => {
+                if lp.len() == 0 {
+                    return None;
+                }
+                let p = lp.nth((rand() % lp.len() as u64) as usize)?;
+                Some((&lp.buf[p.field], &lp.buf[p.value]))
+            }
+            Repr::Ht(t) => t.near(rand() as usize).map(|f| {
+                let (k, v, _) = f.parts();
+                (k, v)
+            }),
+        }
+    }
+
+    /// Calls `f` on `count` random fields, repeats allowed (HRANDFIELD
+    /// with a negative count). A listpack is indexed once rather than
+    /// walked for every pick.
+    pub fn random_many(
+        &self,
+        count: u64,
+        rand: &mut dyn FnMut() -> u64,
+        f: &mut dyn FnMut(&[u8], &[u8]),
+    ) {
+        match &self.repr {
+            Repr::Lp(lp) => {
+                let pairs: Vec<LpPair> = lp.pairs().collect();
+                if pairs.is_empty() {
+                    return;
+                }
+                for _ in 0..count {
+                    let p = &pairs[(rand() % pairs.len() as u64) as usize];
+                    f(&lp.buf[p.field.clone()], &lp.buf[p.value.clone()]);
+                }
+            }
+            Repr::Ht(t) => {
+                for _ in 0..count {
+                    if let Some(fb) = t.near(rand() as usize) {
+                        let (k, v, _) = fb.parts();
+                        f(k, v);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Picks `count` distinct random fields (`count` < len) and calls `f`
+    /// on each: listpacks in storage order (Redis's
+    /// `lpRandomPairsUnique`), hashtables in random order.
+    pub fn random_distinct(
+        &self,
+        count: usize,
+        rand: &mut dyn FnMut() -> u64,
+        f: &mut dyn FnMut(&[u8], &[u8]),
+    ) {
+        let len = self.len();
+        let count = count.min(len);
+        match &self.repr {
+            Repr::Lp(lp) => {
+                // Selection sampling: keep each pair with probability
+                // needed / remaining.
+                let mut needed = count;
+                let mut remaining = len;
+                for p in lp.pairs() {
+                    if needed == 0 {
+                        break;
+                    }
+                    if rand() % (remaining as u64) < needed as u64 {
+                        f(&lp.buf[p.field.clone()], &lp.buf[p.value.clone()]);
+                        needed -= 1;
+                    }
+                    remaining -= 1;
+                }
+            }
+            Repr::Ht(t) => {
+                if count * 3 > len {
+                    // Most of the table: list it, then drop random ones.
+                    let mut all: Vec<&FieldBox> = t.slots.iter().flatten().collect();
+                    while all.len() > count {
+                        let i = (rand() % all.len() as u64) as usize;
+                        all.swap_remove(i);
+                    }
+                    for fb in all {
+                        let (k, v, _) = fb.parts();
+                        f(k, v);
+                    }
+                } else {
+                    // Few of many: random slots, skipping repeats.
+                    let mut taken = std::collections::HashSet::with_capacity(count);
+                    while taken.len() < count {
+                        let Some(fb) = t.near(rand() as usize) else {
+                            return;
+                        };
+                        if taken.insert(fb.base() as usize) {
+                            let (k, v, _) = fb.parts();
+                            f(k, v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks internal invariants (tests and debugging).
+    pub fn check(&self) -> Result<(), String> {
+        match &self.repr {
+            Repr::Lp(lp) => {
+                let n = lp.pairs().count();
+                if n != lp.len() {
+                    return Err(format!("listpack count {} != {}", lp.len(), n));
+                }
+                if lp.is_ex() {
+                    let mut last = Some(i64::MIN);
+                    for p in lp.pairs() {
+                        match (last, p.expire) {
+                            (None, Some(_)) => return Err("ttl after persistent".into()),
+                            (Some(a), Some(b)) if b < a => return Err("ttl order".into()),
+                            _ => {}
+                        }
+                        last = p.expire;
+                    }
+                }
+                Ok(())
+            }
+            Repr::Ht(t) => {
+                let n = t.slots.iter().flatten().count();
+                if n != t.len {
+                    return Err(format!("table len {} != {}", t.len, n));
+                }
+                for (i, f) in t.slots.iter().enumerate() {
+                    if let Some(f) = f {
+                        if t.find(f.field()) != Some(i) {
+                            return Err("unreachable field".into());
+                        }
+                    }
+                }
+                let vol = t.slots.iter().flatten().filter(|f| f.expire().is_some());
+                if vol.count() != t.ttl.len() {
+                    return Err("ttl index size".into());
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Clone for Hash {
+    fn clone(&self) -> Self {
+        let repr = match &self.repr {
+            Repr::Lp(lp) => Repr::Lp(lp.clone()),
+            Repr::Ht(t) => Repr::Ht(Box::new((**t).clone())),
+        };
+        Hash { repr }
+    }
+}
+
+impl PartialEq for Hash {
+    /// Same encoding and the same fields, values and expiries.
+    fn eq(&self, other: &Self) -> bool {
+        self.encoding() == other.encoding()
+            && self.len() == other.len()
+            && self
+                .iter_with_expire()
+                .all(|(k, v, e)| other.get_with_expire(k) == Some((v, e)))
+    }
+}
+
+impl std::fmt::Debug for Hash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut m = f.debug_map();
+        for (k, v, e) in self.iter_with_expire() {
+            let key = String::from_utf8_lossy(k);
+            match e {
+                Some(t) => m.entry(&key, &format_args!("{:?} @{t}", String::from_utf8_lossy(v))),
+                None => m.entry(&key, &String::from_utf8_lossy(v)),
+            };
+        }
+        m.finish()
+    }
+}
+
+/// Iterator over `(field, value, expiry)`.
+pub struct IterEx<'a>(IterInner<'a>);
+
+enum IterInner<'a> {
+    Lp(&'a Listpack, LpPairs<'a>),
+    Ht(std::slice::Iter<'a, Option<FieldBox>>),
+}
+
+impl<'a> Iterator for IterEx<'a> {
+    type Item = (&'a [u8], &'a [u8], Option<i64>);
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.0 {
+            IterInner::Lp(lp, it) => it
+                .next()
+                .map(|p| (&lp.buf[p.field], &lp.buf[p.value], p.expire)),
+            IterInner::Ht(it) => it.flatten().next().map(FieldBox::parts),
+        }
+    }
+}
+
+/// Iterator over `(field, value)`.
+pub struct Iter<'a> {
+    inner: IterEx<'a>,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next().map(|(k, v, _)| (k, v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    const SMALL: Limits = Limits {
+        max_entries: 8,
+        max_value: 16,
+    };
+
+    fn fields(h: &Hash) -> Vec<String> {
+        h.iter()
+            .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn listpack_keeps_insertion_order_and_converts() {
+        let mut h = Hash::new();
+        for f in ["a", "b", "c"] {
+            assert!(h.set(f.as_bytes(), b"1", false, SMALL));
+        }
+        assert!(!h.set(b"b", b"a longer value", false, SMALL));
+        assert!(h.remove(b"a"));
+        assert_eq!(fields(&h), ["b", "c"]);
+        assert_eq!(h.get(b"b"), Some(&b"a longer value"[..]));
+        assert_eq!(h.encoding(), "listpack");
+        h.set(b"x", &[b'v'; 17], false, SMALL);
+        assert_eq!(h.encoding(), "hashtable");
+        assert_eq!(h.len(), 3);
+        let mut h = Hash::new();
+        for i in 0..9u8 {
+            h.set(&[b'f', b'0' + i], b"v", false, SMALL);
+        }
+        assert_eq!(h.encoding(), "hashtable");
+        h.check().unwrap();
+    }
+
+    #[test]
+    fn listpackex_orders_by_expiry_like_redis() {
+        let mut h = Hash::new();
+        for f in ["a", "b", "c", "d"] {
+            h.set(f.as_bytes(), b"v", false, SMALL);
+        }
+        h.enable_expiry();
+        assert_eq!(h.encoding(), "listpackex");
+        assert_eq!(h.queued_at(), NOT_QUEUED);
+        h.set_expire(b"c", Some(300));
+        h.set_expire(b"a", Some(100));
+        h.set_expire(b"d", Some(300));
+        assert_eq!(fields(&h), ["a", "d", "c", "b"]);
+        assert_eq!(h.min_expire(), Some(100));
+        // Persisting moves a field to the end; overwriting drops the TTL
+        // unless kept.
+        h.set_expire(b"d", None);
+        assert_eq!(fields(&h), ["a", "c", "b", "d"]);
+        h.set(b"c", b"w", true, SMALL);
+        assert_eq!(h.get_with_expire(b"c"), Some((&b"w"[..], Some(300))));
+        h.set(b"a", b"w", false, SMALL);
+        assert_eq!(fields(&h), ["c", "b", "d", "a"]);
+        assert_eq!(h.purge_expired(299), 0);
+        assert_eq!(h.purge_expired(300), 1);
+        assert_eq!(fields(&h), ["b", "d", "a"]);
+        assert_eq!(h.min_expire(), None);
+        assert_eq!(h.encoding(), "listpackex");
+        h.check().unwrap();
+    }
+
+    #[test]
+    fn table_expiry_index() {
+        let mut h = Hash::new();
+        h.convert_to_table(0);
+        for i in 0..1000u32 {
+            h.set(&i.to_be_bytes(), b"v", false, SMALL);
+        }
+        for i in 0..1000u32 {
+            h.set_expire(&i.to_be_bytes(), Some(1000 + (i % 10) as i64));
+        }
+        assert_eq!(h.min_expire(), Some(1000));
+        h.set_expire(&0u32.to_be_bytes(), None);
+        h.set(&10u32.to_be_bytes(), b"w", false, SMALL);
+        assert_eq!(h.volatile_len(), 998);
+        assert_eq!(h.purge_expired(1000), 98);
+        assert_eq!(h.len(), 902);
+        assert_eq!(h.purge_expired(1004), 400);
+        h.check().unwrap();
+        assert_eq!(h.purge_expired(2000), 500);
+        assert_eq!(h.len(), 2);
+        assert_eq!(h.min_expire(), None);
+        h.check().unwrap();
+        let c = h.clone();
+        assert_eq!(c, h);
+    }
+
+    #[test]
+    fn random_distinct_counts() {
+        let mut seed = 0x1234_5678_9abc_def0u64;
+        let mut rand = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for n in [5usize, 100, 1000] {
+            let mut h = Hash::new();
+            for i in 0..n as u32 {
+                h.set(&i.to_be_bytes(), b"v", false, Limits::default());
+            }
+            for count in [1, n / 4, n / 2, n - 1] {
+                let mut got = BTreeSet::new();
+                h.random_distinct(count, &mut rand, &mut |k, _| {
+                    assert!(got.insert(k.to_vec()));
+                });
+                assert_eq!(got.len(), count);
+            }
+            assert!(h.random(&mut rand).is_some());
+        }
+    }
+
+    #[test]
+    fn scan_returns_everything_across_resizes() {
+        let mut h = Hash::new();
+        for i in 0..200u32 {
+            h.set(&i.to_be_bytes(), b"v", false, SMALL);
+        }
+        let mut seen = BTreeSet::new();
+        let mut cursor = 0;
+        let mut step = 0u32;
+        loop {
+            cursor = h.scan(cursor, 5, &mut |k, _, _| {
+                seen.insert(k.to_vec());
+            });
+            // Grow and shrink the table while scanning.
+            step += 1;
+            if step.is_multiple_of(3) {
+                for j in 0..50u32 {
+                    h.set(&(10_000 + step * 100 + j).to_be_bytes(), b"v", false, SMALL);
+                }
+            } else if step % 3 == 1 {
+                for j in 0..50u32 {
+                    h.remove(&(10_000 + (step - 1) * 100 + j).to_be_bytes());
+                }
+            }
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in 0..200u32 {
+            assert!(seen.contains(i.to_be_bytes().as_slice()));
+        }
+    }
+
+    #[test]
+    fn memory_is_lean() {
+        // A plain hash of ten small pairs is one buffer of ~ the data.
+        let mut h = Hash::new();
+        for i in 0..10 {
+            h.set(
+                format!("field:{i}").as_bytes(),
+                b"value:1",
+                false,
+                Limits::default(),
+            );
+        }
+        assert_eq!(h.heap_size(), 5 + 10 * (1 + 7 + 1 + 7));
+        assert!(std::mem::size_of::<Hash>() <= 24);
+        let fb = FieldBox::new(b"field:123456", b"value:123456", None, 0);
+        assert_eq!(fb.size(), 1 + 1 + 12 + 1 + 12);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Set(u8, Vec<u8>, bool),
+        Remove(u8),
+        Expire(u8, Option<i64>),
+        Enable,
+        Purge(i64),
+        Clone,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let value = proptest::collection::vec(any::<u8>(), 0..20);
+        prop_oneof![
+            6 => (0u8..24, value, any::<bool>()).prop_map(|(f, v, k)| Op::Set(f, v, k)),
+            2 => (0u8..24).prop_map(Op::Remove),
+            3 => (0u8..24, proptest::option::of(1i64..50)).prop_map(|(f, e)| Op::Expire(f, e)),
+            1 => Just(Op::Enable),
+            1 => (0i64..60).prop_map(Op::Purge),
+            1 => Just(Op::Clone),
+        ]
+    }
+
+    fn field_name(f: u8) -> Vec<u8> {
+        // Some names exceed SMALL.max_value, forcing conversions.
+        if f % 11 == 10 {
+            vec![b'L'; 20 + f as usize]
+        } else {
+            format!("f{f}").into_bytes()
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn behaves_like_a_map(ops in proptest::collection::vec(op(), 0..300)) {
+            let mut h = Hash::new();
+            // field -> (value, expiry)
+            let mut model: BTreeMap<Vec<u8>, (Vec<u8>, Option<i64>)> = BTreeMap::new();
+            // Insertion order while the hash is a plain listpack.
+            let mut order: Vec<Vec<u8>> = Vec::new();
+            let mut table = false;
+            let mut ex = false;
+            for o in ops {
+                match o {
+                    Op::Set(f, v, keep) => {
+                        let f = field_name(f);
+                        let new = h.set(&f, &v, keep, SMALL);
+                        let old = model.get(&f).cloned();
+                        prop_assert_eq!(new, old.is_none());
+                        let e = if keep { old.and_then(|o| o.1) } else { None };
+                        model.insert(f.clone(), (v.clone(), e));
+                        if new { order.push(f.clone()); }
+                        if f.len() > SMALL.max_value || v.len() > SMALL.max_value
+                            || model.len() > SMALL.max_entries {
+                            table = true;
+                        }
+                    }
+                    Op::Remove(f) => {
+                        let f = field_name(f);
+                        prop_assert_eq!(h.remove(&f), model.remove(&f).is_some());
+                        order.retain(|x| *x != f);
+                    }
+                    Op::Expire(f, e) => {
+                        let f = field_name(f);
+                        if e.is_some() { h.enable_expiry(); ex = true; }
+                        let ok = h.set_expire(&f, e);
+                        prop_assert_eq!(ok, model.contains_key(&f));
+                        if let Some(m) = model.get_mut(&f) { m.1 = e; }
+                    }
+                    Op::Enable => { h.enable_expiry(); ex = true; }
+                    Op::Purge(now) => {
+                        let before = model.len();
+                        model.retain(|_, (_, e)| !matches!(e, Some(t) if *t <= now));
+                        order.retain(|f| model.contains_key(f));
+                        prop_assert_eq!(h.purge_expired(now), before - model.len());
+                    }
+                    Op::Clone => {
+                        let c = h.clone();
+                        prop_assert_eq!(&c, &h);
+                        prop_assert_eq!(c.queued_at(), NOT_QUEUED);
+                        h = c;
+                    }
+                }
+                h.check().map_err(TestCaseError::fail)?;
+                prop_assert_eq!(h.len(), model.len());
+                let expected = if table { "hashtable" } else if ex { "listpackex" } else { "listpack" };
+                prop_assert_eq!(h.encoding(), expected);
+                let min = model.values().filter_map(|(_, e)| *e).min();
+                prop_assert_eq!(h.min_expire(), min);
+            }
+            for (k, (v, e)) in &model {
+                prop_assert_eq!(h.get_with_expire(k), Some((&v[..], *e)));
+            }
+            let got: BTreeMap<Vec<u8>, (Vec<u8>, Option<i64>)> = h
+                .iter_with_expire()
+                .map(|(k, v, e)| (k.to_vec(), (v.to_vec(), e)))
+                .collect();
+            prop_assert_eq!(&got, &model);
+            if !table && !ex {
+                let listed: Vec<Vec<u8>> = h.iter().map(|(k, _)| k.to_vec()).collect();
+                prop_assert_eq!(listed, order);
+            }
+            let mut scanned = BTreeSet::new();
+            let mut c = 0;
+            loop {
+                c = h.scan(c, 3, &mut |k, _, _| { scanned.insert(k.to_vec()); });
+                if c == 0 { break; }
+            }
+            prop_assert_eq!(scanned, model.keys().cloned().collect::<BTreeSet<_>>());
+        }
     }
 }

@@ -245,11 +245,12 @@ pub static PARAMS: &[Param] = &[
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
         true,
     ),
+    // Redis's compiled-in default (its sample redis.conf says 128).
     a(
         "hash-max-listpack-entries",
         "hash-max-ziplist-entries",
         Kind::Int(0, i64::MAX),
-        "128",
+        "512",
         true,
     ),
     a(

@@ -5,7 +5,8 @@
 
 use crate::server::Server;
 use crate::store::Locked;
-use kvik_core::entry::{Entry, LRU_MAX};
+use kvik_core::entry::{Entry, ValueRef, LRU_MAX};
+use kvik_core::object::Object;
 use kvik_core::table::{Lookup, Table};
 use std::sync::atomic::Ordering;
 
@@ -167,7 +168,20 @@ impl<'a> Keyspace<'a> {
         }
         self.srv.stats.dirty.fetch_add(1, Ordering::Relaxed);
         let shard = self.srv.store.shard_of(entry.key());
+        // A hash with field expiries joins the active field-expiry queue
+        // under its (possibly new) key: covers RENAME, MOVE and COPY too.
+        let track_fields = match entry.value() {
+            ValueRef::Obj(Object::Hash(h)) if h.min_expire().is_some() => {
+                Some(entry.key().to_vec())
+            }
+            _ => None,
+        };
         let old = self.table_in(shard, db).insert(entry);
+        if let Some(key) = track_fields {
+            if let Some(s) = self.locks.shard(shard) {
+                s.hfe_track(db, &key);
+            }
+        }
         match old {
             // The replaced value had expired: it is reclaimed here, as
             // Redis's lookupKeyWrite would have done first.

@@ -9,8 +9,12 @@
 //! shard while holding a higher-numbered one, so there is no deadlock.
 
 use kvik_core::crc16::key_hash_slot;
+use kvik_core::hash::NOT_QUEUED;
+use kvik_core::object::Object;
 use kvik_core::table::Table;
 use parking_lot::{Mutex, MutexGuard};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// One shard: a table per database.
 #[derive(Debug)]
@@ -19,6 +23,81 @@ pub struct Shard {
     pub dbs: Vec<Table>,
     /// Active-expiry resume position per database.
     pub expire_pos: Vec<usize>,
+    /// Hashes with field expiries, per database (see [`FieldExpiryQueue`]).
+    pub hfe: Vec<FieldExpiryQueue>,
+}
+
+/// Hash fields reclaimed because their expiry passed (lazily or by the
+/// active cycle): Redis 7.4's `expired_subkeys` stat.
+pub static EXPIRED_SUBKEYS: AtomicU64 = AtomicU64::new(0);
+
+/// Set once any hash field got an expiry; until then the active cycle does
+/// no field-expiry work at all.
+pub static FIELD_EXPIRY_USED: AtomicBool = AtomicBool::new(false);
+
+/// The keys of one database whose hashes have field expiries, ordered by
+/// the time their next field expires, like Redis's `db->hexpires`.
+///
+/// Each entry is `(time, key)`; the hash itself remembers the time it is
+/// queued at ([`kvik_core::hash::Hash::queued_at`]), so an entry is live
+/// only while the key holds a hash stamped with that time. Entries are
+/// validated lazily, so the queue tolerates keys that were deleted,
+/// overwritten or flushed behind its back: they are dropped when met. A
+/// hash that moved to another key (RENAME, MOVE, COPY, SWAPDB, RESTORE)
+/// without [`Shard::hfe_track`] being called for it is found again by a
+/// slow background walk of the keyspace (see `expire.rs`).
+#[derive(Debug, Default)]
+pub struct FieldExpiryQueue {
+    /// `(time of the next field expiry, key)`.
+    pub due: BTreeSet<(i64, Box<[u8]>)>,
+    /// Resume point of the walk that drops stale entries.
+    pub check_from: Option<(i64, Box<[u8]>)>,
+    /// Resume cursor of the keyspace walk that finds unqueued hashes.
+    pub scan_cursor: u64,
+}
+
+impl Shard {
+    /// Queues (or re-queues) the hash at `key` in `db` for active field
+    /// expiry when it has field expiries and is not queued right. Call it
+    /// after giving a hash field an expiry, and after a hash with field
+    /// expiries appears under a new key (RENAME, MOVE, COPY, RESTORE).
+    pub fn hfe_track(&mut self, db: usize, key: &[u8]) {
+        let Some(e) = self.dbs[db].get_mut(key) else {
+            return;
+        };
+        let Some(Object::Hash(h)) = e.object_mut() else {
+            return;
+        };
+        let Some(min) = h.min_expire() else {
+            return;
+        };
+        FIELD_EXPIRY_USED.store(true, Ordering::Relaxed);
+        let q = &mut self.hfe[db];
+        let at = h.queued_at();
+        if at != NOT_QUEUED {
+            let entry = (at, Box::<[u8]>::from(key));
+            // Queued early enough: the cycle will re-queue it when due.
+            if at <= min && q.due.contains(&entry) {
+                return;
+            }
+            q.due.remove(&entry);
+        }
+        q.due.insert((min, key.into()));
+        h.set_queued_at(min);
+    }
+
+    /// Forgets the field-expiry queue of `db` (FLUSHDB, FLUSHALL).
+    pub fn hfe_clear(&mut self, db: usize) {
+        self.hfe[db] = FieldExpiryQueue::default();
+    }
+
+    /// Swaps all per-database state of `a` and `b` (SWAPDB): tables,
+    /// expiry positions and field-expiry queues.
+    pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        self.dbs.swap(a, b);
+        self.expire_pos.swap(a, b);
+        self.hfe.swap(a, b);
+    }
 }
 
 /// All shards.
@@ -36,6 +115,9 @@ impl Store {
                 Mutex::new(Shard {
                     dbs: (0..databases).map(|_| Table::new()).collect(),
                     expire_pos: vec![0; databases],
+                    hfe: (0..databases)
+                        .map(|_| FieldExpiryQueue::default())
+                        .collect(),
                 })
             })
             .collect();

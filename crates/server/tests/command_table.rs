@@ -41,6 +41,19 @@ fn split_list(s: &str, sep: char) -> Vec<String> {
 fn reference() -> BTreeMap<String, Row> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../reference/commands.tsv");
     let text = std::fs::read_to_string(path).expect("reference/commands.tsv");
+    // Commands newer than Redis 7.2 (hash field expiry) have their rows in
+    // commands-extra.tsv, same columns.
+    let extra_path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../reference/commands-extra.tsv"
+    );
+    let extra = std::fs::read_to_string(extra_path).expect("reference/commands-extra.tsv");
+    let text = text
+        + &extra
+            .lines()
+            .skip(1)
+            .map(|l| format!("{l}\n"))
+            .collect::<String>();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
     let col = |name: &str| {

@@ -566,6 +566,7 @@ fn stats_section(srv: &Server, out: &mut String, now_ms: i64) {
         "sync_partial_ok" => 0,
         "sync_partial_err" => 0,
         "expired_keys" => ld(&st.expired_keys),
+        "expired_subkeys" => crate::store::EXPIRED_SUBKEYS.load(Ordering::Relaxed),
         "expired_stale_perc" => "0.00",
         "expired_time_cap_reached_count" => ld(&st.expire_cycle_cap_reached),
         "expire_cycle_cpu_milliseconds" => 0,

@@ -889,6 +889,7 @@ fn flush(ctx: &mut Ctx<'_>, dbs: std::ops::Range<usize>, lazy: bool) {
                 garbage.push(t.clear());
             }
             shard.expire_pos[db] = 0;
+            shard.hfe_clear(db);
         }
     }
     ctx.ks.locks.release();
@@ -924,8 +925,7 @@ fn swapdb(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         let (a, b) = (a as usize, b as usize);
         ctx.ks.lock_all();
         for shard in ctx.ks.locks.iter_mut() {
-            shard.dbs.swap(a, b);
-            shard.expire_pos.swap(a, b);
+            shard.swap_dbs(a, b);
         }
     }
     ctx.srv.stats.dirty.fetch_add(1, Ordering::Relaxed);
