@@ -51,7 +51,7 @@ impl<'a> Keyspace<'a> {
     }
 
     fn table_for(&mut self, db: usize, key: &[u8]) -> &mut Table {
-        let shard = self.srv.store.shard_of(key);
+        let shard = self.shard_of(key);
         self.table_in(shard, db)
     }
 
@@ -70,7 +70,7 @@ impl<'a> Keyspace<'a> {
     fn probe(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
         let now = self.now_ms;
         let stats = &self.srv.stats;
-        let shard = self.srv.store.shard_of(key);
+        let shard = self.shard_of(key);
         let t = match self.locks.shard(shard) {
             Some(s) => &mut s.dbs[db],
             None => panic!(
@@ -167,7 +167,7 @@ impl<'a> Keyspace<'a> {
             entry.set_lru(lru_clock(self.now_ms));
         }
         self.srv.stats.dirty.fetch_add(1, Ordering::Relaxed);
-        let shard = self.srv.store.shard_of(entry.key());
+        let shard = self.shard_of(entry.key());
         // A hash with field expiries joins the active field-expiry queue
         // under its (possibly new) key: covers RENAME, MOVE and COPY too.
         let track_fields = match entry.value() {
@@ -240,9 +240,24 @@ impl<'a> Keyspace<'a> {
         }
     }
 
-    /// Whether the dispatcher touched a key of another shard (never).
-    pub fn key_shard(&self, key: &[u8]) -> usize {
-        self.srv.store.shard_of(key)
+    /// The shard of `key`. A command that holds a single shard can only
+    /// touch keys of that shard (the dispatcher locked the shards of all
+    /// its keys), so the slot hash is not computed again; debug builds
+    /// check it.
+    #[inline]
+    pub fn shard_of(&self, key: &[u8]) -> usize {
+        match self.locks.single() {
+            Some(id) => {
+                debug_assert_eq!(
+                    id,
+                    self.srv.store.shard_of(key),
+                    "command '{}' touched a key outside its locked shard",
+                    self.cmd_name
+                );
+                id
+            }
+            None => self.srv.store.shard_of(key),
+        }
     }
 }
 

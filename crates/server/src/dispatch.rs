@@ -8,7 +8,9 @@ use crate::db::Keyspace;
 use crate::server::{Server, SlowEntry};
 use crate::store::Locked;
 use kvik_protocol::ReplyBuf;
-use std::collections::HashMap;
+/// Name -> command maps: looked up once per request, so a fast hasher
+/// (command names are not attacker-chosen keys of a growing table).
+type NameMap<V> = std::collections::HashMap<&'static str, V, foldhash::fast::FixedState>;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -23,7 +25,7 @@ pub struct Command {
     /// The handler (None for containers, which dispatch to subcommands).
     pub handler: Option<Handler>,
     /// Subcommands by lower-case name.
-    pub subcommands: HashMap<&'static str, Command>,
+    pub subcommands: NameMap<Command>,
     /// INFO commandstats: calls.
     pub calls: AtomicU64,
     /// INFO commandstats: microseconds.
@@ -39,7 +41,7 @@ impl Command {
         Command {
             spec,
             handler,
-            subcommands: HashMap::new(),
+            subcommands: NameMap::default(),
             calls: AtomicU64::new(0),
             usec: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
@@ -55,14 +57,14 @@ impl Command {
 
 /// All commands kvik serves.
 pub struct CommandTable {
-    commands: HashMap<&'static str, Command>,
+    commands: NameMap<Command>,
 }
 
 impl CommandTable {
     /// Registers every family's commands.
     pub fn build() -> CommandTable {
         let mut t = CommandTable {
-            commands: HashMap::new(),
+            commands: NameMap::default(),
         };
         crate::cmd::register_all(&mut t);
         t

@@ -217,6 +217,14 @@ impl<'a> Locked<'a> {
         self.all
     }
 
+    /// The one shard held, when exactly one is (single-key commands).
+    pub fn single(&self) -> Option<usize> {
+        match self.guards.as_slice() {
+            [(id, _)] if !self.all => Some(*id),
+            _ => None,
+        }
+    }
+
     /// The locked shard `id`, if held.
     pub fn shard(&mut self, id: usize) -> Option<&mut Shard> {
         if self.all {

@@ -157,7 +157,7 @@ fn write_hash<R>(
 /// Queues the hash at `key` for active field expiry if it has any.
 fn track_expiry(ctx: &mut Ctx<'_>, key: &[u8]) {
     let db = ctx.ks.db;
-    let shard = ctx.ks.key_shard(key);
+    let shard = ctx.ks.shard_of(key);
     if let Some(s) = ctx.ks.locks.shard(shard) {
         s.hfe_track(db, key);
     }

@@ -100,7 +100,7 @@ pub fn lookup_notouch<'k>(ks: &'k mut Keyspace<'_>, key: &[u8]) -> Option<&'k En
         return None;
     }
     // Lazy expiry already ran: read the table directly.
-    let (db, shard) = (ks.db, ks.key_shard(key));
+    let (db, shard) = (ks.db, ks.shard_of(key));
     ks.shard_table(shard, db).get(key)
 }
 
@@ -166,7 +166,7 @@ fn arg_db(ctx: &mut Ctx<'_>, arg: &[u8]) -> Option<usize> {
 /// (RENAME and MOVE keep the value's access history, as Redis moves the
 /// object itself).
 fn restore_lru(ks: &mut Keyspace<'_>, db: usize, key: &[u8], lru: u32) {
-    let shard = ks.key_shard(key);
+    let shard = ks.shard_of(key);
     if let Some(e) = ks.shard_table(shard, db).get_mut(key) {
         e.set_lru(lru);
     }
