@@ -66,6 +66,8 @@ pub struct ClientShared {
     pub commands: AtomicU64,
     /// Whether this is a unix socket connection.
     pub unix: bool,
+    /// Pub/Sub subscription counts: channels, patterns, shard channels.
+    pub pubsub_counts: [AtomicUsize; 3],
 }
 
 impl ClientShared {
@@ -93,6 +95,7 @@ impl ClientShared {
             no_touch: AtomicBool::new(false),
             commands: AtomicU64::new(0),
             unix,
+            pubsub_counts: Default::default(),
         })
     }
 
@@ -129,7 +132,11 @@ impl ClientShared {
 
     /// Takes the bytes pushed by other tasks, if any (lock-free when none).
     pub fn take_pushed(&self) -> Option<Vec<u8>> {
-        if !self.has_pushed.swap(false, Ordering::Acquire) {
+        // A plain load first: the common case (nothing pushed) then costs
+        // no read-modify-write on every read.
+        if !self.has_pushed.load(Ordering::Relaxed)
+            || !self.has_pushed.swap(false, Ordering::Acquire)
+        {
             return None;
         }
         let v = std::mem::take(&mut *self.pushed.lock());
@@ -139,7 +146,7 @@ impl ClientShared {
     /// Whether the connection must also wait for pushed data or wake-ups
     /// while idle (MONITOR clients).
     pub fn wants_wakeups(&self) -> bool {
-        self.monitor.load(Ordering::Relaxed)
+        self.monitor.load(Ordering::Relaxed) || crate::pubsub::subscribed(self)
     }
 
     /// The CLIENT LIST / CLIENT INFO line (without trailing newline).
@@ -148,6 +155,9 @@ impl ClientShared {
         let mut flags = String::new();
         if self.monitor.load(Ordering::Relaxed) {
             flags.push('O');
+        }
+        if crate::pubsub::subscribed(self) {
+            flags.push('P');
         }
         if self.no_evict.load(Ordering::Relaxed) {
             flags.push('e');
@@ -160,7 +170,7 @@ impl ClientShared {
         }
         let last = self.last_interaction_ms.load(Ordering::Relaxed);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -170,6 +180,9 @@ impl ClientShared {
             (now_ms - last).max(0) / 1000,
             flags,
             self.db.load(Ordering::Relaxed),
+            self.pubsub_counts[0].load(Ordering::Relaxed),
+            self.pubsub_counts[1].load(Ordering::Relaxed),
+            self.pubsub_counts[2].load(Ordering::Relaxed),
             self.qbuf.load(Ordering::Relaxed),
             crate::commands::spec::SPECS
                 .get(self.last_cmd.load(Ordering::Relaxed))
@@ -194,6 +207,10 @@ pub struct Client {
     pub close_after_reply: bool,
     /// CLIENT REPLY state.
     pub reply_mode: ReplyMode,
+    /// Pub/Sub subscriptions (None until the first).
+    pub pubsub: Option<Box<crate::pubsub::Subs>>,
+    /// MULTI queue and WATCHed keys.
+    pub tx: crate::multi::TxState,
 }
 
 impl Client {
@@ -205,6 +222,8 @@ impl Client {
             authenticated,
             close_after_reply: false,
             reply_mode: ReplyMode::On,
+            pubsub: None,
+            tx: Default::default(),
         }
     }
 

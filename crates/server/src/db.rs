@@ -176,6 +176,9 @@ impl<'a> Keyspace<'a> {
             }
             _ => None,
         };
+        if let Some(s) = self.locks.shard(shard) {
+            crate::multi::touch(s, db, entry.key());
+        }
         let old = self.table_in(shard, db).insert(entry);
         if let Some(key) = track_fields {
             if let Some(s) = self.locks.shard(shard) {
@@ -208,6 +211,7 @@ impl<'a> Keyspace<'a> {
         let e = self.table_for(db, key).remove(key);
         if e.is_some() {
             self.srv.stats.dirty.fetch_add(1, Ordering::Relaxed);
+            self.touch_watched(db, key);
         }
         e
     }
@@ -221,14 +225,26 @@ impl<'a> Keyspace<'a> {
         let ok = self.table_for(db, key).set_expire(key, expire_ms);
         if ok {
             self.srv.stats.dirty.fetch_add(1, Ordering::Relaxed);
+            self.touch_watched(db, key);
         }
         ok
     }
 
     /// Records a modification that did not go through insert/remove (an
     /// in-place change such as APPEND or INCR).
-    pub fn modified(&mut self, _key: &[u8]) {
+    pub fn modified(&mut self, key: &[u8]) {
         self.srv.stats.dirty.fetch_add(1, Ordering::Relaxed);
+        let db = self.db;
+        self.touch_watched(db, key);
+    }
+
+    /// Signals a change of `key` in `db` to clients that WATCH it.
+    #[inline]
+    fn touch_watched(&mut self, db: usize, key: &[u8]) {
+        let shard = self.shard_of(key);
+        if let Some(s) = self.locks.shard(shard) {
+            crate::multi::touch(s, db, key);
+        }
     }
 
     /// The table of database `db` in locked shard `shard` (whole-keyspace

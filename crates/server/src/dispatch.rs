@@ -271,6 +271,7 @@ fn run(
     }
     let Some(mut cmd) = srv.commands.get(name) else {
         reply_unknown_command(out, args);
+        client.tx.flag_error();
         srv.count_error("ERR");
         return true;
     };
@@ -283,6 +284,7 @@ fn run(
             Some(s) => cmd = s,
             None => {
                 reply_unknown_subcommand(out, cmd.spec.name, args[1]);
+                client.tx.flag_error();
                 srv.count_error("ERR");
                 return true;
             }
@@ -290,18 +292,77 @@ fn run(
     }
     // A container without a handler of its own needs a subcommand.
     if cmd.handler.is_none() || !cmd.spec.arity_ok(args.len()) {
+        if cmd.spec.name == "exec" {
+            let msg = "wrong number of arguments for 'exec' command";
+            crate::multi::exec_abort(&mut client.tx, &srv.store, out, msg);
+            cmd.rejected.fetch_add(1, Ordering::Relaxed);
+            srv.count_error("EXECABORT");
+            return true;
+        }
         out.error(&format!(
             "ERR wrong number of arguments for '{}' command",
+            cmd.spec.name
+        ));
+        cmd.rejected.fetch_add(1, Ordering::Relaxed);
+        client.tx.flag_error();
+        srv.count_error("ERR");
+        return true;
+    }
+    if !client.authenticated && !cmd.has_flag("no_auth") {
+        if cmd.spec.name == "exec" {
+            let msg = "NOAUTH Authentication required.";
+            crate::multi::exec_abort(&mut client.tx, &srv.store, out, msg);
+            cmd.rejected.fetch_add(1, Ordering::Relaxed);
+            srv.count_error("EXECABORT");
+            return true;
+        }
+        out.error("NOAUTH Authentication required.");
+        cmd.rejected.fetch_add(1, Ordering::Relaxed);
+        client.tx.flag_error();
+        srv.count_error("NOAUTH");
+        return true;
+    }
+    // RESP2 subscribed mode: the connection only carries pushes, so only
+    // the (un)subscribe family and a few connection commands may run.
+    if !out.resp3()
+        && crate::pubsub::subscribed(&client.shared)
+        && !matches!(
+            cmd.spec.name,
+            "subscribe"
+                | "unsubscribe"
+                | "psubscribe"
+                | "punsubscribe"
+                | "ssubscribe"
+                | "sunsubscribe"
+                | "ping"
+                | "quit"
+                | "reset"
+        )
+    {
+        out.error(&format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             cmd.spec.name
         ));
         cmd.rejected.fetch_add(1, Ordering::Relaxed);
         srv.count_error("ERR");
         return true;
     }
-    if !client.authenticated && !cmd.has_flag("no_auth") {
-        out.error("NOAUTH Authentication required.");
-        cmd.rejected.fetch_add(1, Ordering::Relaxed);
-        srv.count_error("NOAUTH");
+    // Inside MULTI: queue (transactions: see cmd/multi.rs).
+    if client.tx.in_multi()
+        && !matches!(
+            cmd.spec.name,
+            "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+        )
+    {
+        if cmd.has_flag("no_multi") {
+            out.error("ERR Command not allowed inside a transaction");
+            cmd.rejected.fetch_add(1, Ordering::Relaxed);
+            client.tx.flag_error();
+            srv.count_error("ERR");
+        } else {
+            client.tx.push(args);
+            out.simple("QUEUED");
+        }
         return true;
     }
 

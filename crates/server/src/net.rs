@@ -114,6 +114,10 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin + std::os::fd::AsRawFd>(
         tracing::debug!("client {id} closed: {e}");
     }
     let _ = stream.shutdown().await;
+    crate::pubsub::cleanup(&srv, &mut client);
+    // Drop the transaction and this client's watches now, while the store
+    // is at hand.
+    crate::multi::reset(&mut client.tx, &srv.store);
     shared.clear_fd();
     if shared.monitor.swap(false, Ordering::Relaxed) {
         srv.monitors.fetch_sub(1, Ordering::Relaxed);

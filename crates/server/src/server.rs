@@ -158,6 +158,8 @@ pub struct Server {
     pub bound_port: AtomicI64,
     /// Executable path (INFO server).
     pub executable: String,
+    /// Pub/Sub registry.
+    pub pubsub: crate::pubsub::PubSub,
 }
 
 impl Server {
@@ -189,6 +191,7 @@ impl Server {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
             config: RwLock::new(config),
+            pubsub: crate::pubsub::PubSub::new(),
         })
     }
 

@@ -25,6 +25,8 @@ pub struct Shard {
     pub expire_pos: Vec<usize>,
     /// Hashes with field expiries, per database (see [`FieldExpiryQueue`]).
     pub hfe: Vec<FieldExpiryQueue>,
+    /// Keys of this shard that clients WATCH (see `crate::multi`).
+    pub watches: crate::multi::WatchMap,
 }
 
 /// Hash fields reclaimed because their expiry passed (lazily or by the
@@ -118,6 +120,7 @@ impl Store {
                     hfe: (0..databases)
                         .map(|_| FieldExpiryQueue::default())
                         .collect(),
+                    watches: Default::default(),
                 })
             })
             .collect();
@@ -178,19 +181,6 @@ impl Store {
     /// Number of keys in `db` (locks shard by shard; not a snapshot).
     pub fn db_len(&self, db: usize) -> usize {
         self.shards.iter().map(|s| s.lock().dbs[db].len()).sum()
-    }
-
-    /// (keys, volatile keys) per database, for INFO keyspace.
-    pub fn keyspace_counts(&self) -> Vec<(usize, usize)> {
-        let mut out = vec![(0, 0); self.databases];
-        for s in self.shards.iter() {
-            let g = s.lock();
-            for (i, t) in g.dbs.iter().enumerate() {
-                out[i].0 += t.len();
-                out[i].1 += t.volatile_len();
-            }
-        }
-        out
     }
 }
 
@@ -255,6 +245,19 @@ impl<'a> Locked<'a> {
     /// All held shards in ascending order.
     pub fn iter(&self) -> impl Iterator<Item = &Shard> + use<'_, 'a> {
         self.guards.iter().map(|(_, g)| &**g)
+    }
+
+    /// (keys, volatile keys) per database over the held shards (INFO
+    /// keyspace, with every shard held).
+    pub fn keyspace_counts(&self, databases: usize) -> Vec<(usize, usize)> {
+        let mut out = vec![(0, 0); databases];
+        for shard in self.iter() {
+            for (i, t) in shard.dbs.iter().enumerate() {
+                out[i].0 += t.len();
+                out[i].1 += t.volatile_len();
+            }
+        }
+        out
     }
 
     /// Releases every lock.

@@ -191,7 +191,10 @@ fn scan_all(conn: &mut RespConn, args: &[Vec<u8>]) -> io::Result<Reply> {
 }
 
 fn execute(conn: &mut RespConn, cmd: &CommandStep) -> io::Result<Reply> {
-    if cmd.scan_all {
+    if cmd.args.is_empty() {
+        // `@read`: a reply the server pushes without a request.
+        conn.read_reply()
+    } else if cmd.scan_all {
         scan_all(conn, &cmd.args)
     } else {
         conn.call(&cmd.args)
@@ -284,6 +287,23 @@ impl Runner<'_> {
                                 out.mismatches.push(format!("{at}: @conn {name}: {e}"));
                                 return out;
                             }
+                        }
+                    }
+                }
+                Step::Read(n) => {
+                    let read = CommandStep {
+                        args: Vec::new(),
+                        text: "@read".to_string(),
+                        compare: Compare::Exact,
+                        expect: None,
+                        scan_all: false,
+                    };
+                    for _ in 0..n {
+                        if !self.run_command(&at, &mut conns[current], &read, &mut out) {
+                            out.mismatches.push(format!(
+                                "{at}: connection unusable after an I/O error; rest of {shown} not run"
+                            ));
+                            return out;
                         }
                     }
                 }

@@ -23,6 +23,13 @@ fn ping(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         ctx.error("ERR wrong number of arguments for 'ping' command");
         return;
     }
+    // RESP2 subscribed mode answers in the shape of a message.
+    if !ctx.out.resp3() && crate::pubsub::subscribed(&ctx.client.shared) {
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(args.get(1).copied().unwrap_or_default());
+        return;
+    }
     match args.get(1) {
         Some(msg) => ctx.out.bulk(msg),
         None => ctx.out.simple("PONG"),
@@ -177,6 +184,8 @@ fn reset(ctx: &mut Ctx<'_>, _args: &[&[u8]]) {
     if c.shared.monitor.swap(false, Ordering::Relaxed) {
         ctx.srv.monitors.fetch_sub(1, Ordering::Relaxed);
     }
+    crate::pubsub::cleanup(ctx.srv, c);
+    crate::multi::reset(&mut c.tx, &ctx.srv.store);
     ctx.out.set_resp3(false);
     c.shared.resp.store(2, Ordering::Relaxed);
     ctx.out.simple("RESET");

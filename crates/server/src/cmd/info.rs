@@ -218,7 +218,7 @@ fn replid() -> &'static str {
 
 /// Renders the INFO text for `sel` (lines end with CRLF; sections are
 /// separated by an empty line).
-pub fn render(srv: &Server, sel: &Selection) -> String {
+pub fn render(srv: &Server, sel: &Selection, keyspace: &[(usize, usize)]) -> String {
     let mut out = String::with_capacity(4096);
     let mut sections = 0;
     let mut begin = |out: &mut String, title: &str| {
@@ -287,7 +287,7 @@ pub fn render(srv: &Server, sel: &Selection) -> String {
     }
     if sel.wants("keyspace") {
         begin(&mut out, "Keyspace");
-        for (db, (keys, expires)) in srv.store.keyspace_counts().into_iter().enumerate() {
+        for (db, &(keys, expires)) in keyspace.iter().enumerate() {
             if keys > 0 || expires > 0 {
                 let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
             }
@@ -576,9 +576,9 @@ fn stats_section(srv: &Server, out: &mut String, now_ms: i64) {
         "current_eviction_exceeded_time" => 0,
         "keyspace_hits" => ld(&st.keyspace_hits),
         "keyspace_misses" => ld(&st.keyspace_misses),
-        "pubsub_channels" => 0,
-        "pubsub_patterns" => 0,
-        "pubsubshard_channels" => 0,
+        "pubsub_channels" => srv.pubsub.num_channels(false),
+        "pubsub_patterns" => srv.pubsub.numpat(),
+        "pubsubshard_channels" => srv.pubsub.num_channels(true),
         "latest_fork_usec" => 0,
         "total_forks" => 0,
         "migrate_cached_sockets" => 0,
@@ -698,29 +698,32 @@ mod tests {
             "# Cluster",
             "# Keyspace",
         ];
-        assert_eq!(headers(&render(&srv, &sel(&[]))), default);
-        assert_eq!(headers(&render(&srv, &sel(&["DEFAULT"]))), default);
-        let all_text = render(&srv, &sel(&["all"]));
+        assert_eq!(headers(&render(&srv, &sel(&[]), &[])), default);
+        assert_eq!(headers(&render(&srv, &sel(&["DEFAULT"]), &[])), default);
+        let all_text = render(&srv, &sel(&["all"]), &[]);
         let all = headers(&all_text);
         assert_eq!(all.len(), 13);
         assert!(all.contains(&"# Commandstats") && all.contains(&"# Latencystats"));
-        assert_eq!(headers(&render(&srv, &sel(&["everything"]))), all);
-        assert_eq!(headers(&render(&srv, &sel(&["all", "debug"]))).len(), 14);
+        assert_eq!(headers(&render(&srv, &sel(&["everything"]), &[])), all);
         assert_eq!(
-            headers(&render(&srv, &sel(&["CPU", "clients", "cpu"]))),
+            headers(&render(&srv, &sel(&["all", "debug"]), &[])).len(),
+            14
+        );
+        assert_eq!(
+            headers(&render(&srv, &sel(&["CPU", "clients", "cpu"]), &[])),
             ["# Clients", "# CPU"]
         );
         assert_eq!(
-            headers(&render(&srv, &sel(&["module_list"]))),
+            headers(&render(&srv, &sel(&["module_list"]), &[])),
             ["# Modules"]
         );
-        assert_eq!(render(&srv, &sel(&["nosuchsection"])), "");
+        assert_eq!(render(&srv, &sel(&["nosuchsection"]), &[]), "");
     }
 
     #[test]
     fn section_format() {
         let srv = Server::new(Config::default());
-        let text = render(&srv, &sel(&["server", "cluster"]));
+        let text = render(&srv, &sel(&["server", "cluster"]), &[]);
         assert!(text.starts_with("# Server\r\nredis_version:7.2.4\r\nkvik_version:"));
         assert!(text.ends_with("\r\n\r\n# Cluster\r\ncluster_enabled:0\r\n"));
         for line in text
@@ -729,7 +732,7 @@ mod tests {
         {
             assert!(line.contains(':'), "{line}");
         }
-        let stats = render(&srv, &sel(&["stats"]));
+        let stats = render(&srv, &sel(&["stats"]), &[]);
         assert!(stats.contains("\r\ntotal_error_replies:0\r\n"));
         assert!(stats.ends_with("acl_access_denied_channel:0\r\n"));
     }
@@ -740,7 +743,7 @@ mod tests {
         srv.count_error("ERR");
         srv.count_error("WRONGTYPE");
         srv.count_error("ERR");
-        let text = render(&srv, &sel(&["errorstats"]));
+        let text = render(&srv, &sel(&["errorstats"]), &[]);
         assert_eq!(
             text,
             "# Errorstats\r\nerrorstat_ERR:count=2\r\nerrorstat_WRONGTYPE:count=1\r\n"
@@ -748,7 +751,7 @@ mod tests {
         let get = srv.commands.get(b"get").unwrap();
         get.calls.store(3, Ordering::Relaxed);
         get.usec.store(10, Ordering::Relaxed);
-        let text = render(&srv, &sel(&["commandstats"]));
+        let text = render(&srv, &sel(&["commandstats"]), &[]);
         assert!(text.contains(
             "cmdstat_get:calls=3,usec=10,usec_per_call=3.33,rejected_calls=0,failed_calls=0\r\n"
         ));

@@ -924,6 +924,7 @@ fn swapdb(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     if a != b {
         let (a, b) = (a as usize, b as usize);
         ctx.ks.lock_all();
+        crate::multi::touch_swapdb(&mut ctx.ks.locks, a, b, ctx.ks.now_ms);
         for shard in ctx.ks.locks.iter_mut() {
             shard.swap_dbs(a, b);
         }

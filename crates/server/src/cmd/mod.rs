@@ -11,6 +11,8 @@ pub mod hashes;
 pub mod hll;
 pub mod keys;
 pub mod lists;
+pub mod multi;
+pub mod pubsub;
 pub mod server;
 pub mod sets;
 pub mod sort;
@@ -32,6 +34,8 @@ pub fn register_all(t: &mut CommandTable) {
     hll::register(t);
     keys::register(t);
     lists::register(t);
+    multi::register(t);
+    pubsub::register(t);
     server::register(t);
     sets::register(t);
     sort::register(t);

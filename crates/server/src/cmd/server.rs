@@ -86,7 +86,12 @@ fn protected_action_allowed(setting: &str, client: &ClientShared) -> bool {
 
 fn info_cmd(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     let sel = info::Selection::parse(&args[1..]);
-    let text = info::render(ctx.srv, &sel);
+    // Key counts come from the shards this command holds: all of them
+    // (inside EXEC they are already held, and locking again would
+    // deadlock).
+    ctx.ks.lock_all();
+    let keyspace = ctx.ks.locks.keyspace_counts(ctx.srv.databases());
+    let text = info::render(ctx.srv, &sel, &keyspace);
     ctx.out.verbatim(b"txt", text.as_bytes());
 }
 

@@ -26,6 +26,9 @@ pub enum Step {
     Sleep(u64),
     /// `@conn NAME`
     Conn(String),
+    /// `@read N`: read N more replies (pushed messages) on the current
+    /// connection of both servers, without sending, and compare them.
+    Read(usize),
     /// A command line plus the directives that preceded it.
     Command(CommandStep),
 }
@@ -189,7 +192,7 @@ pub fn parse_script(text: &str) -> Result<Vec<Located>, (usize, String)> {
                 }
             };
             match name {
-                "sleep" | "conn" => {
+                "sleep" | "conn" | "read" => {
                     if !pending.is_empty() {
                         return Err(err(format!(
                             "@{name} between a directive and its command (line {})",
@@ -201,6 +204,11 @@ pub fn parse_script(text: &str) -> Result<Vec<Located>, (usize, String)> {
                             .parse()
                             .map_err(|_| err("@sleep needs milliseconds".to_string()))?;
                         Step::Sleep(ms)
+                    } else if name == "read" {
+                        let n: usize = rest
+                            .parse()
+                            .map_err(|_| err("@read needs a count".to_string()))?;
+                        Step::Read(n)
                     } else {
                         if rest.is_empty() || rest.contains(char::is_whitespace) {
                             return Err(err("@conn needs one NAME".to_string()));
