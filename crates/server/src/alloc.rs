@@ -26,7 +26,9 @@ thread_local! {
     static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
-fn slot() -> usize {
+/// This thread's slot number (0..64), assigned round-robin on first use;
+/// also used to stripe hot statistics counters by thread.
+pub fn slot() -> usize {
     SLOT.try_with(|s| {
         let v = s.get();
         if v != usize::MAX {

@@ -11,6 +11,7 @@ use kvik_protocol::ReplyBuf;
 /// Name -> command maps: looked up once per request, so a fast hasher
 /// (command names are not attacker-chosen keys of a growing table).
 type NameMap<V> = std::collections::HashMap<&'static str, V, foldhash::fast::FixedState>;
+use crate::util::Counter;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -27,9 +28,9 @@ pub struct Command {
     /// Subcommands by lower-case name.
     pub subcommands: NameMap<Command>,
     /// INFO commandstats: calls.
-    pub calls: AtomicU64,
+    pub calls: Counter,
     /// INFO commandstats: microseconds.
-    pub usec: AtomicU64,
+    pub usec: Counter,
     /// INFO commandstats: rejected_calls.
     pub rejected: AtomicU64,
     /// INFO commandstats: failed_calls.
@@ -42,8 +43,8 @@ impl Command {
             spec,
             handler,
             subcommands: NameMap::default(),
-            calls: AtomicU64::new(0),
-            usec: AtomicU64::new(0),
+            calls: Counter::default(),
+            usec: Counter::default(),
             rejected: AtomicU64::new(0),
             failed: AtomicU64::new(0),
         }

@@ -23,11 +23,11 @@ pub struct Stats {
     /// rejected_connections
     pub rejected_connections: AtomicU64,
     /// total_commands_processed
-    pub commands_processed: AtomicU64,
+    pub commands_processed: crate::util::Counter,
     /// keyspace_hits
-    pub keyspace_hits: AtomicU64,
+    pub keyspace_hits: crate::util::Counter,
     /// keyspace_misses
-    pub keyspace_misses: AtomicU64,
+    pub keyspace_misses: crate::util::Counter,
     /// expired_keys
     pub expired_keys: AtomicU64,
     /// evicted_keys
@@ -39,7 +39,7 @@ pub struct Stats {
     /// total_error_replies
     pub error_replies: AtomicU64,
     /// Keys changed since start (rdb_changes_since_last_save).
-    pub dirty: AtomicU64,
+    pub dirty: crate::util::Counter,
     /// Error prefix -> count (INFO errorstats).
     pub errors: Mutex<HashMap<String, u64>>,
     /// expired_time_cap_reached_count

@@ -1,7 +1,47 @@
 //! Small shared helpers: clocks, number parsing for arguments, glob on
 //! strings, keyspace-notification class flags.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+const STRIPES: usize = 8;
+
+#[repr(align(64))]
+#[derive(Debug, Default)]
+struct Stripe(AtomicU64);
+
+/// A statistics counter updated on every command by every worker thread:
+/// each thread adds to its own cache line, readers sum the stripes, so
+/// counting never bounces a line between cores. Its methods mirror
+/// `AtomicU64`'s (the ordering argument is accepted for symmetry; all
+/// accesses are relaxed).
+#[derive(Debug, Default)]
+pub struct Counter([Stripe; STRIPES]);
+
+impl Counter {
+    /// Adds `n`; returns nothing meaningful (0), unlike `AtomicU64`.
+    #[inline]
+    pub fn fetch_add(&self, n: u64, _: Ordering) -> u64 {
+        self.0[crate::alloc::slot() % STRIPES]
+            .0
+            .fetch_add(n, Ordering::Relaxed);
+        0
+    }
+
+    /// The total.
+    pub fn load(&self, _: Ordering) -> u64 {
+        self.0
+            .iter()
+            .fold(0u64, |acc, s| acc.wrapping_add(s.0.load(Ordering::Relaxed)))
+    }
+
+    /// Sets the total (CONFIG RESETSTAT uses 0).
+    pub fn store(&self, v: u64, _: Ordering) {
+        for (i, s) in self.0.iter().enumerate() {
+            s.0.store(if i == 0 { v } else { 0 }, Ordering::Relaxed);
+        }
+    }
+}
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> i64 {

@@ -272,15 +272,19 @@ pub fn reset_stats(srv: &Server) {
     for c in [
         &st.connections_received,
         &st.rejected_connections,
-        &st.commands_processed,
-        &st.keyspace_hits,
-        &st.keyspace_misses,
         &st.expired_keys,
         &st.evicted_keys,
         &st.net_input_bytes,
         &st.net_output_bytes,
         &st.error_replies,
         &st.expire_cycle_cap_reached,
+    ] {
+        c.store(0, Ordering::Relaxed);
+    }
+    for c in [
+        &st.commands_processed,
+        &st.keyspace_hits,
+        &st.keyspace_misses,
     ] {
         c.store(0, Ordering::Relaxed);
     }
