@@ -4,7 +4,7 @@
 //! manages the string values (writes always leave a `raw` string, grown
 //! with zero bytes as far as the highest bit written).
 
-use super::strings::c_str;
+use super::c_str;
 use super::{arg_i64, is_string};
 use crate::dispatch::{err, CommandTable, Ctx};
 use kvik_core::bitops::{self, BitOp, BitUnit, BitfieldType, Overflow};

@@ -453,7 +453,7 @@ fn parse_search<'a>(
 /// (Redis prints `argv[0]` with `%s`, so it stops at a NUL).
 fn named_error(prefix: &str, name: &[u8]) -> Vec<u8> {
     let mut m = prefix.as_bytes().to_vec();
-    m.extend_from_slice(super::sort::c_str(name));
+    m.extend_from_slice(super::c_str(name));
     m
 }
 

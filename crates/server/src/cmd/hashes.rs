@@ -9,6 +9,7 @@
 //! their shard's [`FieldExpiryQueue`](crate::store::FieldExpiryQueue) for
 //! the active expiry cycle.
 
+use super::keys::{parse_scan_options, reply_scan, ScanOptions};
 use crate::cmd::{arg_i64, is};
 use crate::dispatch::{err, CommandTable, Ctx};
 use crate::store::EXPIRED_SUBKEYS;
@@ -459,34 +460,15 @@ fn hscan(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         ctx.out.array(0);
         return;
     }
-    let mut count: i64 = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut novalues = false;
-    let mut i = 3;
-    while i < args.len() {
-        let left = args.len() - i;
-        if is(args[i], "count") && left >= 2 {
-            let Some(c) = arg_i64(ctx, args[i + 1]) else {
-                return;
-            };
-            if c < 1 {
-                ctx.error(err::SYNTAX);
-                return;
-            }
-            count = c;
-            i += 2;
-        } else if is(args[i], "match") && left >= 2 {
-            pattern = (args[i + 1] != b"*").then_some(args[i + 1]);
-            i += 2;
-        } else if is(args[i], "novalues") {
-            novalues = true;
-            i += 1;
-        } else {
-            ctx.error(err::SYNTAX);
-            return;
-        }
-    }
-    let count = usize::try_from(count).unwrap_or(usize::MAX);
+    let ScanOptions {
+        count,
+        pattern,
+        novalues,
+        ..
+    } = match parse_scan_options(args, 3, false, true) {
+        Ok(o) => o,
+        Err(e) => return ctx.error(e),
+    };
     let Some(e) = ctx.ks.lookup_write(args[1]) else {
         return;
     };
@@ -508,11 +490,7 @@ fn hscan(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
             n += 1;
         }
     });
-    let mut buf = [0u8; num::MAX_INT_LEN];
-    ctx.out.array(2);
-    ctx.out.bulk(num::format_u64(next, &mut buf));
-    ctx.out.array(n);
-    ctx.out.raw(body.as_bytes());
+    reply_scan(ctx.out, next, n, &body);
 }
 
 // ---------------------------------------------------------------------------

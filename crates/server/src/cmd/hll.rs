@@ -5,7 +5,7 @@
 //! sketch (including PFCOUNT refreshing the cached cardinality) leaves a
 //! `raw` string, as Redis's `dbUnshareStringValue` does.
 
-use super::strings::c_str;
+use super::c_str;
 use crate::dispatch::{err, CommandTable, Ctx};
 use kvik_core::entry::{Entry, NewValue, ValueRef};
 use kvik_core::hll;

@@ -442,42 +442,82 @@ pub fn parse_cursor(arg: &[u8]) -> Option<u64> {
     Some(if neg { v.wrapping_neg() } else { v })
 }
 
+/// Options of the SCAN family, as Redis's `scanGenericCommand` parses them.
+#[derive(Debug, Default)]
+pub struct ScanOptions<'a> {
+    /// COUNT (default 10).
+    pub count: usize,
+    /// MATCH pattern; None for none or `*` (which matches everything).
+    pub pattern: Option<&'a [u8]>,
+    /// TYPE (SCAN only).
+    pub typename: Option<&'a [u8]>,
+    /// NOVALUES (HSCAN only).
+    pub novalues: bool,
+}
+
+/// Parses `args[start..]` for SCAN (`with_type`), HSCAN (`with_novalues`),
+/// SSCAN and ZSCAN. The error is the reply to send.
+pub fn parse_scan_options<'a>(
+    args: &[&'a [u8]],
+    start: usize,
+    with_type: bool,
+    with_novalues: bool,
+) -> Result<ScanOptions<'a>, &'static str> {
+    let mut o = ScanOptions {
+        count: 10,
+        ..ScanOptions::default()
+    };
+    let mut i = start;
+    while i < args.len() {
+        let left = args.len() - i;
+        let word = super::c_str(args[i]);
+        if is(word, "count") && left >= 2 {
+            let c = crate::util::parse_i64(args[i + 1]).ok_or(err::NOT_INT)?;
+            if c < 1 {
+                return Err(err::SYNTAX);
+            }
+            o.count = usize::try_from(c).unwrap_or(usize::MAX);
+            i += 2;
+        } else if is(word, "match") && left >= 2 {
+            o.pattern = (args[i + 1] != b"*").then_some(args[i + 1]);
+            i += 2;
+        } else if with_type && is(word, "type") && left >= 2 {
+            o.typename = Some(args[i + 1]);
+            i += 2;
+        } else if with_novalues && is(word, "novalues") {
+            o.novalues = true;
+            i += 1;
+        } else {
+            return Err(err::SYNTAX);
+        }
+    }
+    Ok(o)
+}
+
+/// Writes a SCAN-family reply: the next cursor, then the `n` elements
+/// already encoded in `body`.
+pub fn reply_scan(out: &mut ReplyBuf, next: u64, n: usize, body: &ReplyBuf) {
+    let mut buf = [0u8; kvik_core::num::MAX_INT_LEN];
+    out.array(2);
+    out.bulk(kvik_core::num::format_u64(next, &mut buf));
+    out.array(n);
+    out.raw(body.as_bytes());
+}
+
 fn scan(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     let Some(cursor) = parse_cursor(args[1]) else {
         ctx.error("ERR invalid cursor");
         return;
     };
-    let mut count: i64 = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut typename: Option<&[u8]> = None;
-    let mut i = 2;
-    while i < args.len() {
-        let left = args.len() - i;
-        if is(args[i], "count") && left >= 2 {
-            let Some(c) = arg_i64(ctx, args[i + 1]) else {
-                return;
-            };
-            if c < 1 {
-                ctx.error(err::SYNTAX);
-                return;
-            }
-            count = c;
-        } else if is(args[i], "match") && left >= 2 {
-            // "*" matches everything (and glob_match would reject "").
-            pattern = if args[i + 1] == b"*" {
-                None
-            } else {
-                Some(args[i + 1])
-            };
-        } else if is(args[i], "type") && left >= 2 {
-            typename = Some(args[i + 1]);
-        } else {
-            ctx.error(err::SYNTAX);
-            return;
-        }
-        i += 2;
-    }
-    let count = usize::try_from(count).unwrap_or(usize::MAX);
+    let ScanOptions {
+        count,
+        pattern,
+        typename,
+        ..
+    } = match parse_scan_options(args, 2, true, false) {
+        Ok(o) => o,
+        Err(e) => return ctx.error(e),
+    };
 
     ctx.ks.lock_all();
     let db = ctx.ks.db;
@@ -513,12 +553,7 @@ fn scan(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     for key in &expired {
         ctx.ks.exists_in(db, key);
     }
-    let mut buf = [0u8; kvik_core::num::MAX_INT_LEN];
-    let cur = kvik_core::num::format_u64(next, &mut buf);
-    ctx.out.array(2);
-    ctx.out.bulk(cur);
-    ctx.out.array(n);
-    ctx.out.raw(body.as_bytes());
+    reply_scan(ctx.out, next, n, &body);
 }
 
 /// Random attempts before RANDOMKEY falls back to reclaiming every expired

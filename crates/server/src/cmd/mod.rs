@@ -54,6 +54,16 @@ pub fn arg_i64(ctx: &mut Ctx<'_>, arg: &[u8]) -> Option<i64> {
     }
 }
 
+/// An option word as C's string functions see it: Redis compares options
+/// with `strcasecmp` / byte tests that stop at the first NUL byte (shared
+/// by every family).
+pub fn c_str(arg: &[u8]) -> &[u8] {
+    match arg.iter().position(|&b| b == 0) {
+        Some(p) => &arg[..p],
+        None => arg,
+    }
+}
+
 /// Case-insensitive comparison of an argument with an ASCII keyword.
 pub fn is(arg: &[u8], kw: &str) -> bool {
     arg.eq_ignore_ascii_case(kw.as_bytes())

@@ -10,8 +10,8 @@
 //! an all-integer result into an intset, and SPOP of most of a set rebuilds
 //! the remaining members into a fresh set.
 
-use super::keys::parse_cursor;
-use super::strings::c_str;
+use super::c_str;
+use super::keys::{parse_cursor, parse_scan_options, reply_scan, ScanOptions};
 use super::{arg_i64, is};
 use crate::db::{fast_rand, Keyspace};
 use crate::dispatch::{err, CommandTable, Ctx};
@@ -704,30 +704,10 @@ fn sscan(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         }
         Ok(Some(s)) => s,
     };
-    let mut count: i64 = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < args.len() {
-        let left = args.len() - i;
-        if is(c_str(args[i]), "count") && left >= 2 {
-            let Some(c) = crate::util::parse_i64(args[i + 1]) else {
-                ctx.out.error(err::NOT_INT);
-                return;
-            };
-            if c < 1 {
-                ctx.out.error(err::SYNTAX);
-                return;
-            }
-            count = c;
-        } else if is(c_str(args[i]), "match") && left >= 2 {
-            pattern = (args[i + 1] != b"*").then_some(args[i + 1]);
-        } else {
-            ctx.out.error(err::SYNTAX);
-            return;
-        }
-        i += 2;
-    }
-    let count = usize::try_from(count).unwrap_or(usize::MAX);
+    let ScanOptions { count, pattern, .. } = match parse_scan_options(args, 3, false, false) {
+        Ok(o) => o,
+        Err(e) => return ctx.out.error(e),
+    };
     let mut body = ReplyBuf::new();
     body.set_resp3(ctx.out.resp3());
     let mut n = 0usize;
@@ -739,9 +719,5 @@ fn sscan(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
             n += 1;
         }
     });
-    let mut buf = [0u8; kvik_core::num::MAX_INT_LEN];
-    ctx.out.array(2);
-    ctx.out.bulk(kvik_core::num::format_u64(next, &mut buf));
-    ctx.out.array(n);
-    ctx.out.raw(body.as_bytes());
+    reply_scan(ctx.out, next, n, &body);
 }

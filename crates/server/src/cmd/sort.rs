@@ -17,6 +17,7 @@
 //!   which orders tied elements differently; both are emulated so tied
 //!   elements come out in Redis's order.
 
+use super::c_str;
 use crate::dispatch::{err, CommandTable, Ctx};
 use kvik_core::entry::{Entry, NewValue, ValueRef};
 use kvik_core::object::Object;
@@ -33,14 +34,6 @@ pub fn register(t: &mut CommandTable) {
 /// the GEO commands.
 pub fn c_keyword(arg: &[u8], kw: &str) -> bool {
     c_str(arg).eq_ignore_ascii_case(kw.as_bytes())
-}
-
-/// The C-string view of an argument: the bytes before the first NUL.
-pub fn c_str(arg: &[u8]) -> &[u8] {
-    match arg.iter().position(|&b| b == 0) {
-        Some(n) => &arg[..n],
-        None => arg,
-    }
 }
 
 // ---------------------------------------------------------------------------

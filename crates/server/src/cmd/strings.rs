@@ -7,6 +7,7 @@
 //! (e.g. GETEX on a missing key with an invalid expire replies nil, while
 //! SET with an invalid expire fails before looking at the key).
 
+use super::c_str;
 use super::{is_string, reply_str};
 use crate::dispatch::{err, CommandTable, Ctx};
 use kvik_core::entry::{Entry, NewValue, ValueRef};
@@ -105,16 +106,6 @@ pub enum ExpireError {
     NotInt,
     /// Zero, negative, or overflowing when converted to absolute ms.
     Invalid,
-}
-
-/// An option word as C's string functions see it: Redis compares options
-/// with `strcasecmp` / byte tests that stop at the first NUL byte (shared
-/// with the bitmap commands).
-pub fn c_str(arg: &[u8]) -> &[u8] {
-    match arg.iter().position(|&b| b == 0) {
-        Some(p) => &arg[..p],
-        None => arg,
-    }
 }
 
 /// Parses the options of SET (`args[3..]`) or GETEX (`args[2..]`) exactly as

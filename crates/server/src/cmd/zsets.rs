@@ -851,28 +851,11 @@ fn zscan(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         }
         Ok(Some(_)) => {}
     }
-    let mut count: i64 = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < args.len() {
-        let left = args.len() - i;
-        if is(args[i], "count") && left >= 2 {
-            let Some(c) = arg_i64(ctx, args[i + 1]) else {
-                return;
-            };
-            if c < 1 {
-                ctx.out.error(err::SYNTAX);
-                return;
-            }
-            count = c;
-        } else if is(args[i], "match") && left >= 2 {
-            pattern = (args[i + 1] != b"*").then_some(args[i + 1]);
-        } else {
-            ctx.out.error(err::SYNTAX);
-            return;
-        }
-        i += 2;
-    }
+    let super::keys::ScanOptions { count, pattern, .. } =
+        match super::keys::parse_scan_options(args, 3, false, false) {
+            Ok(o) => o,
+            Err(e) => return ctx.out.error(e),
+        };
     let z = match ctx.ks.peek(args[1]).map(|e| e.value()) {
         Some(ValueRef::Obj(Object::ZSet(z))) => z,
         // Checked above; the key cannot have changed since.
@@ -884,7 +867,6 @@ fn zscan(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     let listpack = z.is_listpack();
     let mut items: Vec<(&[u8], f64)> = Vec::new();
     let mut cur = cursor;
-    let count = usize::try_from(count).unwrap_or(usize::MAX);
     let mut budget = count.saturating_mul(10);
     loop {
         cur = z.scan(cur, |m, s| {
