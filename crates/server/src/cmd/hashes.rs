@@ -269,36 +269,32 @@ fn hexists(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
 }
 
 fn hkeys(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
-    read_hash(ctx, args[1], |h, out| match h {
-        None => out.array(0),
-        Some(h) => {
-            out.array(h.len());
-            for (k, _) in h.iter() {
-                out.bulk(k);
-            }
-        }
-    });
+    hgetall_generic(ctx, args[1], true, false);
 }
 
 fn hvals(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
-    read_hash(ctx, args[1], |h, out| match h {
-        None => out.array(0),
-        Some(h) => {
-            out.array(h.len());
-            for (_, v) in h.iter() {
-                out.bulk(v);
-            }
-        }
-    });
+    hgetall_generic(ctx, args[1], false, true);
 }
 
 fn hgetall(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
-    read_hash(ctx, args[1], |h, out| match h {
-        None => out.map(0),
-        Some(h) => {
-            out.map(h.len());
-            for (k, v) in h.iter() {
+    hgetall_generic(ctx, args[1], true, true);
+}
+
+/// HKEYS, HVALS and HGETALL (a map in RESP3, as Redis's
+/// genericHgetallCommand replies when both are asked for).
+fn hgetall_generic(ctx: &mut Ctx<'_>, key: &[u8], keys: bool, vals: bool) {
+    read_hash(ctx, key, |h, out| {
+        let len = h.map_or(0, |h| h.len());
+        if keys && vals {
+            out.map(len);
+        } else {
+            out.array(len);
+        }
+        for (k, v) in h.iter().flat_map(|h| h.iter()) {
+            if keys {
                 out.bulk(k);
+            }
+            if vals {
                 out.bulk(v);
             }
         }
