@@ -214,6 +214,28 @@ fn subscriptions_are_dropped_on_disconnect() {
     );
 }
 
+#[test]
+fn subscribers_are_the_pubsub_client_type() {
+    let srv = KvikServer::start(&[]);
+    let mut admin = conn(&srv);
+    let mut sub = conn(&srv);
+    sub.call(&["SUBSCRIBE", "news"]).unwrap();
+    let reply = admin.call(&["CLIENT", "LIST", "TYPE", "pubsub"]).unwrap();
+    let Reply::Bulk(list) = reply else {
+        panic!("CLIENT LIST answered {reply:?}");
+    };
+    let list = String::from_utf8(list).unwrap();
+    assert_eq!(list.lines().count(), 1, "exactly the subscriber: {list}");
+    assert!(list.contains("sub=1"), "{list}");
+    assert_eq!(
+        admin.call(&["CLIENT", "KILL", "TYPE", "pubsub"]).unwrap(),
+        Reply::Integer(1)
+    );
+    assert!(wait_for(Duration::from_secs(5), || {
+        admin.call(&["PUBLISH", "news", "x"]).unwrap() == Reply::Integer(0)
+    }));
+}
+
 /// The peak resident set size of the server process, in bytes.
 fn server_peak_rss(c: &mut RespConn) -> u64 {
     let Reply::Bulk(info) = c.call(&["INFO", "server"]).unwrap() else {

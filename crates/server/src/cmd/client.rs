@@ -59,12 +59,15 @@ fn client_type_by_name(name: &[u8]) -> Option<ClientType> {
     }
 }
 
-/// The class of a connection. kvik has no replication and no pub/sub yet,
-/// so every connection is `normal` (Redis also reports MONITOR clients as
-/// normal). When subscriptions arrive, a client with any subscription is
-/// `pubsub`.
-fn client_type(_c: &ClientShared) -> ClientType {
-    ClientType::Normal
+/// The class of a connection, as Redis's `getClientType`: a client with
+/// any subscription is `pubsub`; everything else is `normal` (kvik has no
+/// replication yet, and Redis also reports MONITOR clients as normal).
+fn client_type(c: &ClientShared) -> ClientType {
+    if crate::pubsub::subscribed(c) {
+        ClientType::Pubsub
+    } else {
+        ClientType::Normal
+    }
 }
 
 /// The peer address as Redis prints it (`getClientPeerId`): `ip:port`, or
