@@ -34,6 +34,18 @@ fn tag_of(hash: u64) -> u16 {
     (hash >> 48) as u16
 }
 
+/// The SCAN cursor after bucket `cursor & mask`: a reverse-binary
+/// increment of the masked bits, as Redis's `dictScan`, so a scan visits
+/// every bucket once even when the table grows or shrinks between steps.
+/// Shared by every open-addressing table that serves a SCAN command.
+#[inline]
+pub fn next_scan_cursor(cursor: u64, mask: u64) -> u64 {
+    (cursor | !mask)
+        .reverse_bits()
+        .wrapping_add(1)
+        .reverse_bits()
+}
+
 /// Hash of a key as used by every table.
 #[inline]
 pub fn hash_key(key: &[u8]) -> u64 {
@@ -287,11 +299,7 @@ impl Table {
                 break;
             }
         }
-        // Reverse-binary increment of the unmasked bits, as Redis's dictScan.
-        let mut v = cursor | !mask;
-        v = v.reverse_bits();
-        v = v.wrapping_add(1);
-        v.reverse_bits()
+        next_scan_cursor(cursor, mask)
     }
 
     /// The entry in the first occupied slot at or after `pos` (wrapping);

@@ -438,8 +438,7 @@ impl FieldTable {
                 break;
             }
         }
-        let v = (cursor | !mask).reverse_bits().wrapping_add(1);
-        v.reverse_bits()
+        crate::table::next_scan_cursor(cursor, mask)
     }
 
     /// The field in the first occupied slot at or after `pos`.

@@ -188,11 +188,7 @@ impl Dict {
                 break;
             }
         }
-        // Reverse-binary increment of the masked bits, as Redis's dictScan.
-        let mut v = cursor | !mask;
-        v = v.reverse_bits();
-        v = v.wrapping_add(1);
-        v.reverse_bits()
+        crate::table::next_scan_cursor(cursor, mask)
     }
 }
 
