@@ -13,5 +13,6 @@ pub mod list;
 pub mod num;
 pub mod object;
 pub mod set;
+pub mod stream;
 pub mod table;
 pub mod zset;

@@ -4,6 +4,7 @@
 use crate::hash::Hash;
 use crate::list::List;
 use crate::set::Set;
+use crate::stream::Stream;
 use crate::zset::ZSet;
 
 /// A heap-allocated value, owned by its entry.
@@ -21,6 +22,8 @@ pub enum Object {
     Set(Set),
     /// A sorted set.
     ZSet(ZSet),
+    /// A stream (boxed: it is large and rare).
+    Stream(Box<Stream>),
 }
 
 impl Object {
@@ -32,6 +35,7 @@ impl Object {
             Object::Hash(_) => "hash",
             Object::Set(_) => "set",
             Object::ZSet(_) => "zset",
+            Object::Stream(_) => "stream",
         }
     }
 
@@ -43,6 +47,7 @@ impl Object {
             Object::Hash(h) => h.encoding(),
             Object::Set(s) => s.encoding(),
             Object::ZSet(z) => z.encoding(),
+            Object::Stream(s) => s.encoding(),
         }
     }
 
@@ -54,6 +59,7 @@ impl Object {
             Object::Hash(h) => h.heap_size(),
             Object::Set(s) => s.heap_size(),
             Object::ZSet(z) => z.heap_size(),
+            Object::Stream(s) => s.heap_size(),
         }
     }
 }

@@ -68,6 +68,9 @@ pub struct ClientShared {
     pub unix: bool,
     /// Pub/Sub subscription counts: channels, patterns, shard channels.
     pub pubsub_counts: [AtomicUsize; 3],
+    /// The waiter while the client is blocked on keys (CLIENT UNBLOCK,
+    /// CLIENT LIST flag `b`).
+    pub waiter: Mutex<Option<Arc<crate::blocking::Waiter>>>,
 }
 
 impl ClientShared {
@@ -96,6 +99,7 @@ impl ClientShared {
             commands: AtomicU64::new(0),
             unix,
             pubsub_counts: Default::default(),
+            waiter: Mutex::new(None),
         })
     }
 
@@ -211,6 +215,15 @@ pub struct Client {
     pub pubsub: Option<Box<crate::pubsub::Subs>>,
     /// MULTI queue and WATCHed keys.
     pub tx: crate::multi::TxState,
+    /// Set while EXEC or a script runs commands: blocking commands answer
+    /// their timeout reply at once instead of blocking.
+    pub deny_blocking: bool,
+    /// Set while a blocked command is re-run for a ready key.
+    pub block_retry: bool,
+    /// Set by a re-run that found nothing again (the waiter stays).
+    pub still_blocked: bool,
+    /// Set by a handler that blocked the client (see `crate::blocking`).
+    pub blocked: Option<Arc<crate::blocking::Waiter>>,
 }
 
 impl Client {
@@ -224,6 +237,10 @@ impl Client {
             reply_mode: ReplyMode::On,
             pubsub: None,
             tx: Default::default(),
+            deny_blocking: false,
+            block_retry: false,
+            still_blocked: false,
+            blocked: None,
         }
     }
 

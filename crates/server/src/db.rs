@@ -37,6 +37,12 @@ pub struct Keyspace<'a> {
     pub no_touch: bool,
     /// Name of the running command (for diagnostics).
     pub cmd_name: &'static str,
+    /// The client running the command (tracking's NOLOOP); 0 for the
+    /// server itself.
+    pub client_id: u64,
+    /// Keys some client is blocked on that this command created, appended
+    /// to or deleted: (db, key), served by `crate::blocking::serve_ready`.
+    pub ready: Vec<(usize, Box<[u8]>)>,
 }
 
 impl<'a> Keyspace<'a> {
@@ -69,7 +75,8 @@ impl<'a> Keyspace<'a> {
     /// are removed here and counted).
     fn probe(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
         let now = self.now_ms;
-        let stats = &self.srv.stats;
+        let srv = self.srv;
+        let stats = &srv.stats;
         let shard = self.shard_of(key);
         let t = match self.locks.shard(shard) {
             Some(s) => &mut s.dbs[db],
@@ -83,6 +90,7 @@ impl<'a> Keyspace<'a> {
             Lookup::Missing => None,
             Lookup::Expired => {
                 stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+                key_expired(srv, db, key);
                 None
             }
         }
@@ -95,6 +103,7 @@ impl<'a> Keyspace<'a> {
         match t.lookup(key, now) {
             Lookup::Expired => {
                 self.srv.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+                key_expired(self.srv, db, key);
                 true
             }
             _ => false,
@@ -176,9 +185,14 @@ impl<'a> Keyspace<'a> {
             }
             _ => None,
         };
+        let client_id = self.client_id;
         if let Some(s) = self.locks.shard(shard) {
             crate::multi::touch(s, db, entry.key());
+            if crate::blocking::BLOCKED.load(Ordering::Relaxed) > 0 {
+                crate::blocking::note_ready(s, &mut self.ready, db, entry.key());
+            }
         }
+        crate::tracking::invalidate_key(self.srv, entry.key(), client_id);
         let old = self.table_in(shard, db).insert(entry);
         if let Some(key) = track_fields {
             if let Some(s) = self.locks.shard(shard) {
@@ -190,6 +204,13 @@ impl<'a> Keyspace<'a> {
             // Redis's lookupKeyWrite would have done first.
             Some(o) if o.is_expired(self.now_ms) => {
                 self.srv.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+                crate::notify::emit(
+                    self.srv,
+                    crate::util::notify::EXPIRED,
+                    "expired",
+                    o.key(),
+                    db,
+                );
                 None
             }
             other => other,
@@ -212,8 +233,42 @@ impl<'a> Keyspace<'a> {
         if e.is_some() {
             self.srv.stats.dirty.fetch_add(1, Ordering::Relaxed);
             self.touch_watched(db, key);
+            if crate::blocking::BLOCKED.load(Ordering::Relaxed) > 0 {
+                self.signal_ready_db(db, key);
+            }
         }
         e
+    }
+
+    /// Records that `key` (in the client's database) may now serve clients
+    /// blocked on it: XADD to an existing stream, XGROUP changes. Keys
+    /// created through [`Keyspace::insert`] are recorded automatically.
+    pub fn signal_ready(&mut self, key: &[u8]) {
+        let db = self.db;
+        self.signal_ready_db(db, key);
+    }
+
+    fn signal_ready_db(&mut self, db: usize, key: &[u8]) {
+        if crate::blocking::BLOCKED.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let shard = self.shard_of(key);
+        if let Some(s) = self.locks.shard(shard) {
+            crate::blocking::note_ready(s, &mut self.ready, db, key);
+        }
+    }
+
+    /// Publishes keyspace notification `event` of class `class` (a
+    /// `crate::util::notify` bit) for `key` in the client's database.
+    #[inline]
+    pub fn notify(&self, class: u64, event: &str, key: &[u8]) {
+        crate::notify::emit(self.srv, class, event, key, self.db);
+    }
+
+    /// [`Keyspace::notify`] for database `db`.
+    #[inline]
+    pub fn notify_db(&self, class: u64, event: &str, key: &[u8], db: usize) {
+        crate::notify::emit(self.srv, class, event, key, db);
     }
 
     /// Sets or clears the expiry of a live key in the client's database.
@@ -245,6 +300,7 @@ impl<'a> Keyspace<'a> {
         if let Some(s) = self.locks.shard(shard) {
             crate::multi::touch(s, db, key);
         }
+        crate::tracking::invalidate_key(self.srv, key, self.client_id);
     }
 
     /// The table of database `db` in locked shard `shard` (whole-keyspace
@@ -275,6 +331,14 @@ impl<'a> Keyspace<'a> {
             None => self.srv.store.shard_of(key),
         }
     }
+}
+
+/// Side effects of reclaiming an expired key (lazily or by the active
+/// cycle): the `expired` event and tracking invalidation, as Redis's
+/// `deleteExpiredKeyAndPropagate`.
+pub fn key_expired(srv: &Server, db: usize, key: &[u8]) {
+    crate::notify::emit(srv, crate::util::notify::EXPIRED, "expired", key, db);
+    crate::tracking::invalidate_key(srv, key, 0);
 }
 
 /// Redis's LFU update: decay by elapsed minutes, then a logarithmic

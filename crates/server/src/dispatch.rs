@@ -390,6 +390,8 @@ fn run(
             now_ms,
             no_touch: client.shared.no_touch.load(Ordering::Relaxed) && cmd.spec.name != "touch",
             cmd_name: cmd.spec.name,
+            client_id: client.shared.id,
+            ready: Vec::new(),
         };
         let mut ctx = Ctx {
             srv,
@@ -399,6 +401,10 @@ fn run(
             cmd,
         };
         handler(&mut ctx, args);
+        if !ctx.ks.ready.is_empty() {
+            crate::blocking::serve_ready(&mut ctx);
+        }
+        crate::tracking::after_command(srv, ctx.client, cmd, args);
     }
     let ended = Instant::now();
     clock.last = ended;
@@ -433,6 +439,38 @@ fn run(
         feed_monitors(srv, client, args, redact, now_ms);
     }
     true
+}
+
+/// Runs `cmd` (whose handler is `handler`) inside an already locked
+/// context, as EXEC and scripts do: the reply goes to `ctx.out`, command
+/// statistics are counted, and the caller's command is restored after.
+pub fn run_nested<'a>(ctx: &mut Ctx<'a>, cmd: &'a Command, handler: Handler, args: &[&[u8]]) {
+    let srv = ctx.srv;
+    let (outer_cmd, outer_name, outer_no_touch) = (ctx.cmd, ctx.ks.cmd_name, ctx.ks.no_touch);
+    ctx.cmd = cmd;
+    ctx.ks.db = ctx.client.db;
+    ctx.ks.cmd_name = cmd.spec.name;
+    ctx.ks.no_touch =
+        ctx.client.shared.no_touch.load(Ordering::Relaxed) && cmd.spec.name != "touch";
+    let start = Instant::now();
+    let reply_start = ctx.out.len();
+    handler(ctx, args);
+    let micros = start.elapsed().as_micros() as u64;
+    cmd.calls.fetch_add(1, Ordering::Relaxed);
+    cmd.usec.fetch_add(micros, Ordering::Relaxed);
+    srv.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
+    if ctx.out.as_bytes().get(reply_start) == Some(&b'-') {
+        cmd.failed.fetch_add(1, Ordering::Relaxed);
+        let line = &ctx.out.as_bytes()[reply_start + 1..];
+        let end = line
+            .iter()
+            .position(|&c| c == b' ' || c == b'\r')
+            .unwrap_or(line.len());
+        srv.count_error(&String::from_utf8_lossy(&line[..end]));
+    }
+    ctx.cmd = outer_cmd;
+    ctx.ks.cmd_name = outer_name;
+    ctx.ks.no_touch = outer_no_touch;
 }
 
 /// Locks the shards of the command's keys (from its Redis key specs), or

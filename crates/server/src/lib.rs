@@ -7,6 +7,7 @@
 //! [`config`], [`expire`] (active expiry), [`logging`].
 
 pub mod alloc;
+pub mod blocking;
 pub mod client;
 pub mod cmd;
 pub mod commands;
@@ -15,11 +16,14 @@ pub mod db;
 pub mod dispatch;
 pub mod expire;
 pub mod logging;
+pub mod lua;
 pub mod multi;
 pub mod net;
+pub mod notify;
 pub mod pubsub;
 pub mod server;
 pub mod store;
+pub mod tracking;
 pub mod util;
 
 use config::Config;

@@ -27,6 +27,8 @@ pub struct Shard {
     pub hfe: Vec<FieldExpiryQueue>,
     /// Keys of this shard that clients WATCH (see `crate::multi`).
     pub watches: crate::multi::WatchMap,
+    /// Clients blocked on keys of this shard (see `crate::blocking`).
+    pub blocked: crate::blocking::BlockMap,
 }
 
 /// Hash fields reclaimed because their expiry passed (lazily or by the
@@ -121,6 +123,7 @@ impl Store {
                         .map(|_| FieldExpiryQueue::default())
                         .collect(),
                     watches: Default::default(),
+                    blocked: Default::default(),
                 })
             })
             .collect();

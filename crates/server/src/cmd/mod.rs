@@ -3,6 +3,7 @@
 //! operations and write the reply. Shared argument helpers live here.
 
 pub mod bitmaps;
+pub mod blocking;
 pub mod client;
 pub mod command;
 pub mod connection;
@@ -13,9 +14,11 @@ pub mod keys;
 pub mod lists;
 pub mod multi;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
+pub mod streams;
 pub mod strings;
 pub mod zsets;
 
@@ -26,6 +29,7 @@ use kvik_core::object::Object;
 /// Registers every family.
 pub fn register_all(t: &mut CommandTable) {
     bitmaps::register(t);
+    blocking::register(t);
     client::register(t);
     command::register(t);
     connection::register(t);
@@ -36,8 +40,10 @@ pub fn register_all(t: &mut CommandTable) {
     lists::register(t);
     multi::register(t);
     pubsub::register(t);
+    scripting::register(t);
     server::register(t);
     sets::register(t);
+    streams::register(t);
     sort::register(t);
     strings::register(t);
     zsets::register(t);

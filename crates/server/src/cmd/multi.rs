@@ -10,8 +10,6 @@
 
 use crate::dispatch::{CommandTable, Ctx};
 use crate::multi;
-use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 /// Registers the transaction commands.
 pub fn register(t: &mut CommandTable) {
@@ -65,7 +63,10 @@ fn watch(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
 
 /// Resolves a queued request to its command (it was resolved once when
 /// queued, so this only fails if the table changed).
-fn resolve<'a>(table: &'a CommandTable, args: &[&[u8]]) -> Option<&'a crate::dispatch::Command> {
+pub fn resolve<'a>(
+    table: &'a CommandTable,
+    args: &[&[u8]],
+) -> Option<&'a crate::dispatch::Command> {
     let mut cmd = table.get(args[0])?;
     if !cmd.subcommands.is_empty() && args.len() >= 2 {
         let mut buf = [0u8; 32];
@@ -129,6 +130,7 @@ fn exec(ctx: &mut Ctx<'_>, _args: &[&[u8]]) {
 
     ctx.out.array(queue.len());
     let exec_cmd = ctx.cmd;
+    let deny = std::mem::replace(&mut ctx.client.deny_blocking, true);
     let exec_no_touch = ctx.ks.no_touch;
     for args in &queue {
         let Some(cmd) = resolve(&srv.commands, args) else {
@@ -139,28 +141,9 @@ fn exec(ctx: &mut Ctx<'_>, _args: &[&[u8]]) {
             ctx.error("ERR unknown command");
             continue;
         };
-        ctx.cmd = cmd;
-        ctx.ks.db = ctx.client.db;
-        ctx.ks.cmd_name = cmd.spec.name;
-        ctx.ks.no_touch =
-            ctx.client.shared.no_touch.load(Ordering::Relaxed) && cmd.spec.name != "touch";
-        let start = Instant::now();
-        let reply_start = ctx.out.len();
-        handler(ctx, args);
-        let micros = start.elapsed().as_micros() as u64;
-        cmd.calls.fetch_add(1, Ordering::Relaxed);
-        cmd.usec.fetch_add(micros, Ordering::Relaxed);
-        srv.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
-        if ctx.out.as_bytes().get(reply_start) == Some(&b'-') {
-            cmd.failed.fetch_add(1, Ordering::Relaxed);
-            let line = &ctx.out.as_bytes()[reply_start + 1..];
-            let end = line
-                .iter()
-                .position(|&c| c == b' ' || c == b'\r')
-                .unwrap_or(line.len());
-            srv.count_error(&String::from_utf8_lossy(&line[..end]));
-        }
+        crate::dispatch::run_nested(ctx, cmd, handler, args);
     }
+    ctx.client.deny_blocking = deny;
     ctx.cmd = exec_cmd;
     ctx.ks.cmd_name = exec_cmd.spec.name;
     ctx.ks.no_touch = exec_no_touch;

@@ -514,7 +514,7 @@ fn load_elements(obj: &Object, window: Option<(i64, i64)>, desc: bool) -> Vec<Ve
             }
             None => z.iter().map(|(m, _)| m.to_vec()).collect(),
         },
-        Object::Str(_) | Object::Hash(_) => Vec::new(),
+        Object::Str(_) | Object::Hash(_) | Object::Stream(_) => Vec::new(),
     }
 }
 
@@ -524,7 +524,7 @@ fn object_len(obj: &Object) -> i64 {
         Object::List(l) => l.len() as i64,
         Object::Set(s) => s.len() as i64,
         Object::ZSet(z) => z.len() as i64,
-        Object::Str(_) | Object::Hash(_) => 0,
+        Object::Str(_) | Object::Hash(_) | Object::Stream(_) => 0,
     }
 }
 

@@ -1,0 +1,6 @@
+//! scripting commands.
+
+use crate::dispatch::CommandTable;
+
+/// Registers the scripting commands.
+pub fn register(_t: &mut CommandTable) {}
