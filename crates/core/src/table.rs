@@ -325,12 +325,14 @@ impl Table {
 
     /// Removes every entry for which `f` returns true, visiting at most the
     /// slots starting at `from` for `budget` slots; returns where to resume
-    /// and how many entries were removed. Used by the active expiry cycle.
+    /// and how many entries were removed. Each removed entry is handed to
+    /// `on_removed`. Used by the active expiry cycle.
     pub fn sweep(
         &mut self,
         from: usize,
         budget: usize,
         mut f: impl FnMut(&Entry) -> bool,
+        mut on_removed: impl FnMut(Entry),
     ) -> (usize, usize) {
         if self.slots.is_empty() {
             return (0, 0);
@@ -343,7 +345,9 @@ impl Table {
             if hit {
                 // The backward shift may move a not yet visited entry into
                 // slot i, so look at i again.
-                self.take_slot(i);
+                if let Some(e) = self.take_slot(i) {
+                    on_removed(e);
+                }
                 removed += 1;
                 continue;
             }
@@ -418,7 +422,7 @@ mod tests {
         let mut pos = 0;
         let mut total = 0;
         for _ in 0..10 {
-            let (p, r) = t.sweep(pos, 1000, |e| e.is_expired(249));
+            let (p, r) = t.sweep(pos, 1000, |e| e.is_expired(249), drop);
             pos = p;
             total += r;
         }

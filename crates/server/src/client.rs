@@ -3,7 +3,7 @@
 //! ([`ClientShared`]: CLIENT LIST/KILL, MONITOR feeds, pauses).
 
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -71,6 +71,13 @@ pub struct ClientShared {
     /// The waiter while the client is blocked on keys (CLIENT UNBLOCK,
     /// CLIENT LIST flag `b`).
     pub waiter: Mutex<Option<Arc<crate::blocking::Waiter>>>,
+    /// CLIENT TRACKING state: bits of `crate::tracking::flags`.
+    pub tracking: AtomicU32,
+    /// CLIENT TRACKING REDIRECT id (0: none); kept after tracking is
+    /// turned off, as Redis does.
+    pub tracking_redir: AtomicU64,
+    /// Set once the connection has closed (a redirect to it is broken).
+    pub closed: AtomicBool,
 }
 
 impl ClientShared {
@@ -100,6 +107,9 @@ impl ClientShared {
             unix,
             pubsub_counts: Default::default(),
             waiter: Mutex::new(None),
+            tracking: AtomicU32::new(0),
+            tracking_redir: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -148,9 +158,13 @@ impl ClientShared {
     }
 
     /// Whether the connection must also wait for pushed data or wake-ups
-    /// while idle (MONITOR clients).
+    /// while idle (MONITOR clients, subscribers, and RESP3 connections,
+    /// which may receive tracking invalidations: another client can make
+    /// any of them its REDIRECT target at any time).
     pub fn wants_wakeups(&self) -> bool {
-        self.monitor.load(Ordering::Relaxed) || crate::pubsub::subscribed(self)
+        self.monitor.load(Ordering::Relaxed)
+            || crate::pubsub::subscribed(self)
+            || self.resp.load(Ordering::Relaxed) == 3
     }
 
     /// The CLIENT LIST / CLIENT INFO line (without trailing newline).
@@ -163,6 +177,19 @@ impl ClientShared {
         if crate::pubsub::subscribed(self) {
             flags.push('P');
         }
+        let tracking = self.tracking.load(Ordering::Relaxed);
+        if tracking & crate::tracking::flags::ON != 0 {
+            flags.push('t');
+        }
+        if tracking & crate::tracking::flags::BROKEN_REDIR != 0 {
+            flags.push('R');
+        }
+        if tracking & crate::tracking::flags::BCAST != 0 {
+            flags.push('B');
+        }
+        if self.waiter.lock().is_some() {
+            flags.push('b');
+        }
         if self.no_evict.load(Ordering::Relaxed) {
             flags.push('e');
         }
@@ -174,7 +201,7 @@ impl ClientShared {
         }
         let last = self.last_interaction_ms.load(Ordering::Relaxed);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -191,6 +218,11 @@ impl ClientShared {
             crate::commands::spec::SPECS
                 .get(self.last_cmd.load(Ordering::Relaxed))
                 .map_or("NULL", |s| s.name),
+            if tracking & crate::tracking::flags::ON != 0 {
+                self.tracking_redir.load(Ordering::Relaxed) as i64
+            } else {
+                -1
+            },
             self.resp.load(Ordering::Relaxed),
             lib_name,
             lib_ver,
@@ -224,6 +256,8 @@ pub struct Client {
     pub still_blocked: bool,
     /// Set by a handler that blocked the client (see `crate::blocking`).
     pub blocked: Option<Arc<crate::blocking::Waiter>>,
+    /// CLIENT CACHING YES/NO given for the next command (or transaction).
+    pub tracking_caching: bool,
 }
 
 impl Client {
@@ -241,6 +275,7 @@ impl Client {
             block_retry: false,
             still_blocked: false,
             blocked: None,
+            tracking_caching: false,
         }
     }
 

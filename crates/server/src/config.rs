@@ -428,10 +428,18 @@ pub fn validate(param: &Param, value: &str) -> Result<String, ConfigError> {
             Ok(parts.join(" "))
         }
         Kind::NotifyEvents => {
-            crate::util::parse_notify_flags(value).ok_or_else(|| {
+            let flags = crate::util::parse_notify_flags(value).ok_or_else(|| {
                 "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string()
             })?;
-            Ok(value.to_string())
+            // Stored as Redis shows it (keyspaceEventsFlagsToString), except
+            // that `n` is kept next to `A` (Redis hides it there but still
+            // honours it, and the stored text is what gets parsed).
+            let mut shown = crate::util::notify_flags_string(flags);
+            let all = crate::util::notify::ALL;
+            if flags & all == all && flags & crate::util::notify::NEW != 0 {
+                shown.insert(1, 'n');
+            }
+            Ok(shown)
         }
         Kind::OutputLimits => {
             let parts: Vec<&str> = value.split_whitespace().collect();

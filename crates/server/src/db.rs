@@ -130,12 +130,14 @@ impl<'a> Keyspace<'a> {
     /// Looks `key` up in the client's database for reading, counting
     /// keyspace hits and misses.
     pub fn lookup_read(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        let stats = &self.srv.stats;
+        let srv = self.srv;
+        let stats = &srv.stats;
         let db = self.db;
         let found = self.lookup_db(db, key);
         let stat = if found.is_some() {
             &stats.keyspace_hits
         } else {
+            crate::notify::emit(srv, crate::util::notify::KEY_MISS, "keymiss", key, db);
             &stats.keyspace_misses
         };
         stat.fetch_add(1, Ordering::Relaxed);
@@ -186,6 +188,8 @@ impl<'a> Keyspace<'a> {
             _ => None,
         };
         let client_id = self.client_id;
+        let new_key =
+            crate::notify::wants(self.srv, crate::util::notify::NEW).then(|| entry.key().to_vec());
         if let Some(s) = self.locks.shard(shard) {
             crate::multi::touch(s, db, entry.key());
             if crate::blocking::BLOCKED.load(Ordering::Relaxed) > 0 {
@@ -199,7 +203,7 @@ impl<'a> Keyspace<'a> {
                 s.hfe_track(db, &key);
             }
         }
-        match old {
+        let old = match old {
             // The replaced value had expired: it is reclaimed here, as
             // Redis's lookupKeyWrite would have done first.
             Some(o) if o.is_expired(self.now_ms) => {
@@ -214,7 +218,11 @@ impl<'a> Keyspace<'a> {
                 None
             }
             other => other,
+        };
+        if let (None, Some(key)) = (&old, new_key) {
+            crate::notify::emit(self.srv, crate::util::notify::NEW, "new", &key, db);
         }
+        old
     }
 
     /// Deletes `key` from the client's database; returns whether a live key

@@ -369,6 +369,13 @@ fn run(
 
     let started = clock.last;
     let now_ms = clock.ms_at(started);
+    if let Some(busy) = crate::lua::busy_error(cmd) {
+        out.error(busy);
+        cmd.rejected.fetch_add(1, Ordering::Relaxed);
+        client.tx.flag_error();
+        srv.count_error("BUSY");
+        return true;
+    }
     let locks = lock_for(srv, cmd, args);
     client
         .shared
@@ -382,6 +389,7 @@ fn run(
 
     let reply_start = out.len();
     let handler = cmd.handler.expect("subcommand resolved above");
+    let mut deferred = Vec::new();
     {
         let ks = Keyspace {
             srv,
@@ -402,9 +410,12 @@ fn run(
         };
         handler(&mut ctx, args);
         if !ctx.ks.ready.is_empty() {
-            crate::blocking::serve_ready(&mut ctx);
+            deferred = crate::blocking::serve_ready(&mut ctx);
         }
-        crate::tracking::after_command(srv, ctx.client, cmd, args);
+        crate::tracking::after_command(srv, ctx.client, ctx.out, cmd, args);
+    }
+    if !deferred.is_empty() {
+        crate::blocking::serve_deferred(srv, deferred);
     }
     let ended = Instant::now();
     clock.last = ended;
@@ -455,6 +466,7 @@ pub fn run_nested<'a>(ctx: &mut Ctx<'a>, cmd: &'a Command, handler: Handler, arg
     let start = Instant::now();
     let reply_start = ctx.out.len();
     handler(ctx, args);
+    crate::tracking::after_nested(srv, ctx.client, cmd, args);
     let micros = start.elapsed().as_micros() as u64;
     cmd.calls.fetch_add(1, Ordering::Relaxed);
     cmd.usec.fetch_add(micros, Ordering::Relaxed);
@@ -491,16 +503,28 @@ fn lock_for<'s>(srv: &'s Server, cmd: &Command, args: &[&[u8]]) -> Locked<'s> {
             return srv.store.lock_one(srv.store.shard_of(key));
         }
     }
-    match crate::cmd::command::keys_from_specs(cmd.spec, args) {
-        Some(keys) => {
-            let mut ids: smallvec::SmallVec<[usize; 8]> = keys
-                .iter()
-                .map(|k| srv.store.shard_of(args[k.pos]))
-                .collect();
-            srv.store.lock_set(&mut ids)
-        }
+    match shards_for(srv, cmd, args) {
+        Some(mut ids) => srv.store.lock_set(&mut ids),
         None => srv.store.lock_all(),
     }
+}
+
+/// The shards of the keys `args` names for `cmd` (unsorted, possibly
+/// repeated), or None when the key specs cannot tell (all shards).
+pub fn shards_for(
+    srv: &Server,
+    cmd: &Command,
+    args: &[&[u8]],
+) -> Option<smallvec::SmallVec<[usize; 8]>> {
+    if cmd.spec.key_specs.is_empty() {
+        return Some(smallvec::SmallVec::new());
+    }
+    let keys = crate::cmd::command::keys_from_specs(cmd.spec, args)?;
+    Some(
+        keys.iter()
+            .map(|k| srv.store.shard_of(args[k.pos]))
+            .collect(),
+    )
 }
 
 /// Which arguments carry secrets, as Redis's `redactClientCommandArgument`

@@ -17,6 +17,7 @@
 
 use crate::server::Server;
 use crate::store::{FieldExpiryQueue, Shard, EXPIRED_SUBKEYS, FIELD_EXPIRY_USED};
+use crate::util::notify::{GENERIC, HASH};
 use kvik_core::object::Object;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -81,13 +82,18 @@ pub fn cycle(srv: &Server, deadline: Instant) -> usize {
             loop {
                 let pos = shard.expire_pos[db];
                 let mut seen_volatile = 0usize;
-                let (next, removed) = table.sweep(pos, SLOTS_PER_STEP, |e| match e.expire() {
-                    Some(t) => {
-                        seen_volatile += 1;
-                        t <= now
-                    }
-                    None => false,
-                });
+                let (next, removed) = table.sweep(
+                    pos,
+                    SLOTS_PER_STEP,
+                    |e| match e.expire() {
+                        Some(t) => {
+                            seen_volatile += 1;
+                            t <= now
+                        }
+                        None => false,
+                    },
+                    |e| crate::db::key_expired(srv, db, e.key()),
+                );
                 shard.expire_pos[db] = next;
                 total += removed;
                 if removed > 0 {
@@ -146,9 +152,14 @@ pub fn expire_fields(
         }
         let n = h.purge_expired_max(now, FIELDS_PER_HASH_STEP);
         fields += n;
+        if n > 0 {
+            crate::notify::emit(srv, HASH, "hexpired", &key, db);
+        }
         if h.is_empty() {
             table.remove(&key);
             keys += 1;
+            crate::notify::emit(srv, GENERIC, "del", &key, db);
+            crate::tracking::invalidate_key(srv, &key, 0);
         } else if let Some(next) = h.min_expire() {
             h.set_queued_at(next);
             shard.hfe[db].due.insert((next, key));

@@ -115,6 +115,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin + std::os::fd::AsRawFd>(
     }
     let _ = stream.shutdown().await;
     crate::pubsub::cleanup(&srv, &mut client);
+    crate::tracking::disconnect(&mut client);
     // Drop the transaction and this client's watches now, while the store
     // is at hand.
     crate::multi::reset(&mut client.tx, &srv.store);
@@ -145,6 +146,8 @@ enum Batch {
     Paused,
     /// The replies so far are large: write them, then go on.
     Yield,
+    /// A command blocked the client: wait for its reply, then go on.
+    Blocked,
 }
 
 impl Conn {
@@ -209,6 +212,12 @@ impl Conn {
                     // so a client that does not read stalls itself, not
                     // the server's memory.
                     Batch::Yield => self.flush(srv, stream).await?,
+                    Batch::Blocked => {
+                        self.flush(srv, stream).await?;
+                        if !self.wait_unblocked(srv, client, stream).await? {
+                            return Ok(());
+                        }
+                    }
                     _ => break,
                 }
                 if shared.killed.load(Ordering::Relaxed) {
@@ -239,6 +248,65 @@ impl Conn {
                 self.rbuf = Vec::with_capacity(READ_CHUNK);
             }
         }
+    }
+
+    /// Waits until the blocked command of `client` is served, times out, is
+    /// unblocked, or the client goes away (false: close). The reply is
+    /// appended to the output buffer. Requests arriving meanwhile are read
+    /// but run only afterwards, as Redis does.
+    async fn wait_unblocked<S: AsyncRead + Unpin>(
+        &mut self,
+        srv: &Server,
+        client: &mut Client,
+        stream: &mut S,
+    ) -> std::io::Result<bool> {
+        let Some(w) = client.blocked.take() else {
+            return Ok(true);
+        };
+        let shared = client.shared.clone();
+        let deadline = w.req.deadline_ms;
+        let mut open = true;
+        let reply = loop {
+            if shared.killed.load(Ordering::Relaxed) {
+                open = false;
+                break Vec::new();
+            }
+            if !w.is_waiting() {
+                break w.finish(Vec::new());
+            }
+            let sleep = async {
+                if deadline > 0 {
+                    let left = (deadline - crate::util::now_ms()).max(0) as u64;
+                    tokio::time::sleep(std::time::Duration::from_millis(left)).await
+                } else {
+                    std::future::pending::<()>().await
+                }
+            };
+            let reading = async {
+                if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK {
+                    self.rbuf.reserve(READ_CHUNK);
+                }
+                self.read(srv, stream).await
+            };
+            tokio::select! {
+                _ = shared.wake.notified() => {}
+                _ = sleep => break w.finish(w.timeout_bytes()),
+                r = reading => {
+                    if !r? {
+                        open = false;
+                        break Vec::new();
+                    }
+                }
+            }
+        };
+        // Anything not taken by the served reply ends the wait now.
+        let _ = w.finish(Vec::new());
+        crate::blocking::deregister(srv, &w);
+        if !open {
+            return Ok(false);
+        }
+        self.out.raw(&reply);
+        Ok(true)
     }
 
     /// Reads what the socket has; false at end of stream.
@@ -303,6 +371,10 @@ impl Conn {
                     start += n;
                     if !keep {
                         result = Batch::Abort;
+                        break;
+                    }
+                    if client.blocked.is_some() {
+                        result = Batch::Blocked;
                         break;
                     }
                     if client.close_after_reply {

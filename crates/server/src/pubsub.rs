@@ -290,6 +290,25 @@ impl PubSub {
         channel: &[u8],
         message: &[u8],
     ) -> usize {
+        let id = me.id();
+        self.publish_from(srv, Some((id, out)), shard, channel, message)
+    }
+
+    /// Delivers a message from the server itself (keyspace notifications):
+    /// every subscriber, including the connection whose command caused it,
+    /// gets it through its pushed buffer. Returns the receiver count.
+    pub fn publish_server(&self, srv: &Server, channel: &[u8], message: &[u8]) -> usize {
+        self.publish_from(srv, None, false, channel, message)
+    }
+
+    fn publish_from(
+        &self,
+        srv: &Server,
+        mut me: Option<(u64, &mut ReplyBuf)>,
+        shard: bool,
+        channel: &[u8],
+        message: &[u8],
+    ) -> usize {
         // Parsed on first delivery to another connection only: most
         // PUBLISH calls then never touch the configuration lock.
         let limit = LazyLimit {
@@ -312,7 +331,7 @@ impl PubSub {
             .unwrap_or_default();
         for s in &subs {
             receivers += 1;
-            deliver(s, me, out, &mut enc, &limit, now);
+            deliver(s, &mut me, &mut enc, &limit, now);
         }
         if !shard && self.npatterns.load(Ordering::Acquire) > 0 {
             let matched: Vec<(Vec<u8>, Vec<Arc<Subscriber>>)> = self
@@ -327,7 +346,7 @@ impl PubSub {
                 let mut enc = Encoded::new(&parts);
                 for s in subs {
                     receivers += 1;
-                    deliver(s, me, out, &mut enc, &limit, now);
+                    deliver(s, &mut me, &mut enc, &limit, now);
                 }
             }
         }
@@ -353,17 +372,18 @@ impl LazyLimit<'_> {
 /// buffer limit.
 fn deliver(
     s: &Subscriber,
-    me: &Client,
-    out: &mut ReplyBuf,
+    me: &mut Option<(u64, &mut ReplyBuf)>,
     enc: &mut Encoded<'_>,
     limit: &LazyLimit<'_>,
     now_ms: i64,
 ) {
     let c = &s.shared;
-    if c.id == me.id() {
-        let bytes = enc.get(out.resp3());
-        out.raw(bytes);
-        return;
+    if let Some((id, out)) = me {
+        if c.id == *id {
+            let bytes = enc.get(out.resp3());
+            out.raw(bytes);
+            return;
+        }
     }
     if c.killed.load(Ordering::Relaxed) {
         return;

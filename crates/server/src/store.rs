@@ -263,6 +263,35 @@ impl<'a> Locked<'a> {
         out
     }
 
+    /// Adds the shards `ids` not held yet, without waiting: either all are
+    /// acquired (true) or none is (false). Never blocks, so it may be used
+    /// while holding shards out of the ascending order.
+    pub fn try_extend(&mut self, store: &'a Store, ids: &[usize]) -> bool {
+        if self.all {
+            return true;
+        }
+        let before = self.guards.len();
+        for &id in ids {
+            if self.guards.iter().any(|(i, _)| *i == id) {
+                continue;
+            }
+            match store.shards[id].try_lock() {
+                Some(g) => self.guards.push((id, g)),
+                None => {
+                    self.guards.truncate(before);
+                    return false;
+                }
+            }
+        }
+        self.guards.sort_unstable_by_key(|(i, _)| *i);
+        true
+    }
+
+    /// Whether shard `id` is held.
+    pub fn holds(&self, id: usize) -> bool {
+        self.all || self.guards.iter().any(|(i, _)| *i == id)
+    }
+
     /// Releases every lock.
     pub fn release(&mut self) {
         self.guards.clear();

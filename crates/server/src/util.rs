@@ -152,6 +152,7 @@ pub fn notify_flags_string(f: u64) -> String {
             (notify::EVICTED, 'e'),
             (notify::STREAM, 't'),
             (notify::MODULE, 'd'),
+            (notify::NEW, 'n'),
         ] {
             if f & bit != 0 {
                 s.push(c);
@@ -162,7 +163,6 @@ pub fn notify_flags_string(f: u64) -> String {
         (notify::KEYSPACE, 'K'),
         (notify::KEYEVENT, 'E'),
         (notify::KEY_MISS, 'm'),
-        (notify::NEW, 'n'),
     ] {
         if f & bit != 0 {
             s.push(c);

@@ -7,6 +7,7 @@
 use super::c_str;
 use super::{arg_i64, is_string};
 use crate::dispatch::{err, CommandTable, Ctx};
+use crate::util::notify::{GENERIC, STRING};
 use kvik_core::bitops::{self, BitOp, BitUnit, BitfieldType, Overflow};
 use kvik_core::entry::{Entry, NewValue};
 use kvik_core::object::Object;
@@ -84,6 +85,9 @@ fn setbit(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         None => false,
     };
     ctx.ks.modified(key);
+    if old != on {
+        ctx.ks.notify(STRING, "setbit", key);
+    }
     ctx.out.int(old as i64);
 }
 
@@ -279,8 +283,9 @@ fn bitop(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     if len > 0 {
         ctx.ks
             .insert(Entry::new(dest, NewValue::Obj(Object::Str(result)), None));
-    } else {
-        ctx.ks.remove(dest);
+        ctx.ks.notify(STRING, "set", dest);
+    } else if ctx.ks.remove(dest).is_some() {
+        ctx.ks.notify(GENERIC, "del", dest);
     }
     ctx.out.int(len as i64);
 }
@@ -437,6 +442,7 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, args: &[&[u8]], readonly_cmd: bool) {
     }
     if changed {
         ctx.ks.modified(key);
+        ctx.ks.notify(STRING, "setbit", key);
     }
     ctx.out.array(replies.len());
     for r in replies {

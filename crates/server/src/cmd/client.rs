@@ -1,7 +1,7 @@
 //! CLIENT subcommands: ID, INFO, LIST, KILL, SETNAME, GETNAME, SETINFO,
-//! REPLY, NO-EVICT, NO-TOUCH, PAUSE, UNPAUSE, HELP, and the tracking
-//! queries that have a fixed answer while client-side caching is not
-//! implemented (GETREDIR, TRACKINGINFO, CACHING).
+//! REPLY, NO-EVICT, NO-TOUCH, PAUSE, UNPAUSE, HELP, and client-side caching
+//! (TRACKING, CACHING, GETREDIR, TRACKINGINFO; the table itself is in
+//! `crate::tracking`).
 //!
 //! Replies and errors follow Redis 7.2's `clientCommand` (networking.c),
 //! including its option-parsing order (e.g. PAUSE checks the mode before
@@ -29,6 +29,7 @@ pub fn register(t: &mut CommandTable) {
     t.add("client|no-touch", no_touch);
     t.add("client|pause", pause);
     t.add("client|unpause", unpause);
+    t.add("client|tracking", tracking);
     t.add("client|getredir", getredir);
     t.add("client|trackinginfo", trackinginfo);
     t.add("client|caching", caching);
@@ -463,27 +464,194 @@ fn unpause(ctx: &mut Ctx<'_>, _args: &[&[u8]]) {
     ctx.out.ok();
 }
 
-// Client-side caching (CLIENT TRACKING) is not implemented, so tracking is
-// never on and these have Redis's answers for a non-tracking client.
+// Client-side caching: the option checks of Redis's CLIENT TRACKING, in
+// its order; the table and the messages are in `crate::tracking`.
+
+fn tracking(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
+    use crate::tracking::flags;
+    let mut opts = crate::tracking::Options::default();
+    let mut redirect: i64 = 0;
+    let mut j = 3;
+    while j < args.len() {
+        let more = j + 1 < args.len();
+        let a = args[j];
+        if is(a, "redirect") && more {
+            j += 1;
+            if redirect != 0 {
+                ctx.error("ERR A client can only redirect to a single other client");
+                return;
+            }
+            let Some(id) = crate::util::parse_i64(args[j]) else {
+                ctx.error(err::NOT_INT);
+                return;
+            };
+            redirect = id;
+            // The target must exist now, even if it may go away later.
+            let target = u64::try_from(id)
+                .ok()
+                .and_then(|i| ctx.srv.clients.lock().get(&i).cloned())
+                .filter(|c| !c.closed.load(Ordering::Relaxed));
+            match target {
+                Some(c) => {
+                    opts.redirect = c.id;
+                    opts.redirect_to = Some(c);
+                }
+                None => {
+                    ctx.error("ERR The client ID you want redirect to does not exist");
+                    return;
+                }
+            }
+        } else if is(a, "bcast") {
+            opts.flags |= flags::BCAST;
+        } else if is(a, "optin") {
+            opts.flags |= flags::OPTIN;
+        } else if is(a, "optout") {
+            opts.flags |= flags::OPTOUT;
+        } else if is(a, "noloop") {
+            opts.flags |= flags::NOLOOP;
+        } else if is(a, "prefix") && more {
+            j += 1;
+            opts.prefixes.push(args[j].to_vec());
+        } else {
+            ctx.error(err::SYNTAX);
+            return;
+        }
+        j += 1;
+    }
+    if is(args[2], "on") {
+        let cur = ctx.client.shared.tracking.load(Ordering::Relaxed);
+        let bcast = opts.flags & flags::BCAST != 0;
+        if !bcast && !opts.prefixes.is_empty() {
+            ctx.error("ERR PREFIX option requires BCAST mode to be enabled");
+            return;
+        }
+        if cur & flags::ON != 0 && (cur & flags::BCAST != 0) != bcast {
+            ctx.error("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.");
+            return;
+        }
+        if bcast && opts.flags & (flags::OPTIN | flags::OPTOUT) != 0 {
+            ctx.error("ERR OPTIN and OPTOUT are not compatible with BCAST");
+            return;
+        }
+        if opts.flags & flags::OPTIN != 0 && opts.flags & flags::OPTOUT != 0 {
+            ctx.error("ERR You can't specify both OPTIN mode and OPTOUT mode");
+            return;
+        }
+        if (opts.flags & flags::OPTIN != 0 && cur & flags::OPTOUT != 0)
+            || (opts.flags & flags::OPTOUT != 0 && cur & flags::OPTIN != 0)
+        {
+            ctx.error("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.");
+            return;
+        }
+        if bcast {
+            if let Some(e) = crate::tracking::prefix_collision(ctx.client, &opts.prefixes) {
+                ctx.error(&e);
+                return;
+            }
+        }
+        crate::tracking::enable(ctx.srv, ctx.client, opts);
+    } else if is(args[2], "off") {
+        crate::tracking::disable(ctx.client);
+    } else {
+        ctx.error(err::SYNTAX);
+        return;
+    }
+    ctx.out.ok();
+}
+
+fn tracking_on(c: &ClientShared) -> bool {
+    c.tracking.load(Ordering::Relaxed) & crate::tracking::flags::ON != 0
+}
 
 fn getredir(ctx: &mut Ctx<'_>, _args: &[&[u8]]) {
-    ctx.out.int(-1);
+    let c = &ctx.client.shared;
+    let redir = if tracking_on(c) {
+        c.tracking_redir.load(Ordering::Relaxed) as i64
+    } else {
+        -1
+    };
+    ctx.out.int(redir);
 }
 
 fn trackinginfo(ctx: &mut Ctx<'_>, _args: &[&[u8]]) {
+    use crate::tracking::flags;
+    let c = ctx.client.shared.clone();
+    let f = c.tracking.load(Ordering::Relaxed);
+    let caching = ctx.client.tracking_caching;
+    let mut names: Vec<&[u8]> = vec![if f & flags::ON != 0 { b"on" } else { b"off" }];
+    if f & flags::BCAST != 0 {
+        names.push(b"bcast");
+    }
+    if f & flags::OPTIN != 0 {
+        names.push(b"optin");
+        if caching {
+            names.push(b"caching-yes");
+        }
+    }
+    if f & flags::OPTOUT != 0 {
+        names.push(b"optout");
+        if caching {
+            names.push(b"caching-no");
+        }
+    }
+    if f & flags::NOLOOP != 0 {
+        names.push(b"noloop");
+    }
+    if f & flags::BROKEN_REDIR != 0 {
+        names.push(b"broken_redirect");
+    }
+    let prefixes = if f & flags::ON != 0 {
+        crate::tracking::prefixes_of(c.id)
+    } else {
+        Vec::new()
+    };
     let out = &mut *ctx.out;
     out.map(3);
     out.bulk(b"flags");
-    out.set(1);
-    out.bulk(b"off");
+    out.set(names.len());
+    for n in names {
+        out.bulk(n);
+    }
     out.bulk(b"redirect");
-    out.int(-1);
+    out.int(if f & flags::ON != 0 {
+        c.tracking_redir.load(Ordering::Relaxed) as i64
+    } else {
+        -1
+    });
     out.bulk(b"prefixes");
-    out.array(0);
+    out.array(prefixes.len());
+    for p in &prefixes {
+        out.bulk(p);
+    }
 }
 
-fn caching(ctx: &mut Ctx<'_>, _args: &[&[u8]]) {
-    ctx.error("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled");
+fn caching(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
+    use crate::tracking::flags;
+    let f = ctx.client.shared.tracking.load(Ordering::Relaxed);
+    if f & flags::ON == 0 {
+        ctx.error("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled");
+        return;
+    }
+    if is(args[2], "yes") {
+        if f & flags::OPTIN == 0 {
+            ctx.error(
+                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+            );
+            return;
+        }
+    } else if is(args[2], "no") {
+        if f & flags::OPTOUT == 0 {
+            ctx.error(
+                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+            );
+            return;
+        }
+    } else {
+        ctx.error(err::SYNTAX);
+        return;
+    }
+    ctx.client.tracking_caching = true;
+    ctx.out.ok();
 }
 
 const HELP: &[&str] = &[

@@ -185,6 +185,7 @@ fn reset(ctx: &mut Ctx<'_>, _args: &[&[u8]]) {
         ctx.srv.monitors.fetch_sub(1, Ordering::Relaxed);
     }
     crate::pubsub::cleanup(ctx.srv, c);
+    crate::tracking::disable(c);
     crate::multi::reset(&mut c.tx, &ctx.srv.store);
     ctx.out.set_resp3(false);
     c.shared.resp.store(2, Ordering::Relaxed);

@@ -513,7 +513,9 @@ fn search_generic(ctx: &mut Ctx<'_>, args: &[&[u8]], variant: Variant) {
             // Missing source: an empty result (the destination is deleted).
             match search.store {
                 Some(dst) => {
-                    ctx.ks.remove(dst);
+                    if ctx.ks.remove(dst).is_some() {
+                        ctx.ks.notify(crate::util::notify::GENERIC, "del", dst);
+                    }
                     ctx.out.int(0);
                 }
                 None => ctx.out.array(0),
@@ -613,8 +615,14 @@ fn reply_points(ctx: &mut Ctx<'_>, s: Search<'_>, mut points: Vec<Point>, conver
                 let z = build_zset(ctx, members);
                 ctx.ks
                     .insert(Entry::new(dst, NewValue::Obj(Object::ZSet(z)), None));
-            } else {
-                ctx.ks.remove(dst);
+                let event = if ctx.cmd.spec.name.eq_ignore_ascii_case("geosearchstore") {
+                    "geosearchstore"
+                } else {
+                    "georadiusstore"
+                };
+                ctx.ks.notify(crate::util::notify::ZSET, event, dst);
+            } else if ctx.ks.remove(dst).is_some() {
+                ctx.ks.notify(crate::util::notify::GENERIC, "del", dst);
             }
             ctx.out.int(returned as i64);
         }

@@ -13,6 +13,7 @@ use super::keys::{parse_scan_options, reply_scan, ScanOptions};
 use crate::cmd::{arg_i64, is};
 use crate::dispatch::{err, CommandTable, Ctx};
 use crate::store::EXPIRED_SUBKEYS;
+use crate::util::notify::{GENERIC, HASH};
 use kvik_core::entry::{Entry, NewValue};
 use kvik_core::glob::glob_match;
 use kvik_core::hash::{FieldState, Hash, Limits};
@@ -74,13 +75,18 @@ fn limits(ctx: &Ctx<'_>) -> Limits {
 /// The hash held by `e` with its expired fields purged, or None when `e`
 /// holds another type.
 pub fn hash_of(e: &mut Entry, now: i64) -> Option<&mut Hash> {
+    hash_of_counted(e, now).map(|(h, _)| h)
+}
+
+/// [`hash_of`], also returning how many expired fields it purged.
+fn hash_of_counted(e: &mut Entry, now: i64) -> Option<(&mut Hash, usize)> {
     match e.object_mut() {
         Some(Object::Hash(h)) => {
             let n = h.purge_expired(now);
             if n > 0 {
                 EXPIRED_SUBKEYS.fetch_add(n as u64, Ordering::Relaxed);
             }
-            Some(h)
+            Some((h, n))
         }
         _ => None,
     }
@@ -91,28 +97,32 @@ pub fn hash_of(e: &mut Entry, now: i64) -> Option<&mut Hash> {
 /// types. A hash emptied by expiry is deleted afterwards.
 fn read_hash(ctx: &mut Ctx<'_>, key: &[u8], f: impl FnOnce(Option<&Hash>, &mut ReplyBuf)) {
     let now = ctx.ks.now_ms;
-    let emptied = match ctx.ks.lookup_read(key) {
+    let (emptied, purged) = match ctx.ks.lookup_read(key) {
         None => {
             f(None, ctx.out);
             return;
         }
-        Some(e) => match hash_of(e, now) {
+        Some(e) => match hash_of_counted(e, now) {
             None => {
                 ctx.out.error(err::WRONGTYPE);
                 return;
             }
-            Some(h) if h.is_empty() => {
+            Some((h, n)) if h.is_empty() => {
                 f(None, ctx.out);
-                true
+                (true, n)
             }
-            Some(h) => {
+            Some((h, n)) => {
                 f(Some(h), ctx.out);
-                false
+                (false, n)
             }
         },
     };
+    if purged > 0 {
+        ctx.ks.notify(HASH, "hexpired", key);
+    }
     if emptied {
         ctx.ks.remove(key);
+        ctx.ks.notify(GENERIC, "del", key);
     }
 }
 
@@ -120,40 +130,66 @@ fn read_hash(ctx: &mut Ctx<'_>, key: &[u8], f: impl FnOnce(Option<&Hash>, &mut R
 /// empty hash when `create` (stored only if `f` leaves it non-empty), else
 /// `f` sees None. Replies WRONGTYPE for other types (returning None). A
 /// hash left empty is deleted. Returns `f`'s result.
+///
+/// `f` lists the keyspace events it caused (class, name) in its last
+/// argument; they are published after it, followed by `del` when the
+/// hash was emptied.
 fn write_hash<R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     create: bool,
-    f: impl FnOnce(Option<&mut Hash>, &mut ReplyBuf) -> R,
+    f: impl FnOnce(Option<&mut Hash>, &mut ReplyBuf, &mut Events) -> R,
 ) -> Option<R> {
     let now = ctx.ks.now_ms;
+    let mut ev = Events::new();
     let (r, empty) = match ctx.ks.lookup_write(key) {
         Some(e) => {
-            let Some(h) = hash_of(e, now) else {
+            let Some((h, purged)) = hash_of_counted(e, now) else {
                 ctx.out.error(err::WRONGTYPE);
                 return None;
             };
-            let r = f(Some(&mut *h), ctx.out);
+            if purged > 0 {
+                ev.push((HASH, "hexpired"));
+            }
+            let r = f(Some(&mut *h), ctx.out, &mut ev);
             (r, h.is_empty())
         }
         None if create => {
             let mut h = Hash::new();
-            let r = f(Some(&mut h), ctx.out);
-            if !h.is_empty() {
+            let r = f(Some(&mut h), ctx.out, &mut ev);
+            let created = !h.is_empty();
+            if created {
                 ctx.ks
                     .insert(Entry::new(key, NewValue::Obj(Object::Hash(h)), None));
+            } else if !ev.is_empty() {
+                // Created and emptied by the same command (HSETEX with a
+                // time in the past): Redis adds, then deletes the key.
+                ctx.ks.notify(crate::util::notify::NEW, "new", key);
+            }
+            for &(class, event) in &ev {
+                ctx.ks.notify(class, event, key);
+            }
+            if !created && !ev.is_empty() {
+                ctx.ks.notify(GENERIC, "del", key);
             }
             return Some(r);
         }
-        None => return Some(f(None, ctx.out)),
+        None => return Some(f(None, ctx.out, &mut ev)),
     };
+    for (class, event) in ev {
+        ctx.ks.notify(class, event, key);
+    }
     if empty {
         ctx.ks.remove(key);
+        ctx.ks.notify(GENERIC, "del", key);
     } else {
         ctx.ks.modified(key);
     }
     Some(r)
 }
+
+/// Keyspace events a hash write caused: (class, event name), in order.
+type Events = Vec<(u64, &'static str)>;
 
 /// Queues the hash at `key` for active field expiry if it has any.
 fn track_expiry(ctx: &mut Ctx<'_>, key: &[u8]) {
@@ -178,7 +214,7 @@ fn hset(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     }
     let lim = limits(ctx);
     let hmset = args[0].eq_ignore_ascii_case(b"hmset");
-    write_hash(ctx, args[1], true, |h, out| {
+    write_hash(ctx, args[1], true, |h, out, ev| {
         let h = h.expect("created");
         let pairs = &args[2..];
         h.try_conversion(pairs.len() / 2, pairs.iter().map(|a| a.len()), lim);
@@ -186,6 +222,7 @@ fn hset(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
             .chunks_exact(2)
             .filter(|p| h.set(p[0], p[1], false, lim))
             .count();
+        ev.push((HASH, "hset"));
         if hmset {
             out.ok();
         } else {
@@ -196,13 +233,14 @@ fn hset(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
 
 fn hsetnx(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     let lim = limits(ctx);
-    write_hash(ctx, args[1], true, |h, out| {
+    write_hash(ctx, args[1], true, |h, out, ev| {
         let h = h.expect("created");
         if h.get(args[2]).is_some() {
             out.int(0);
         } else {
             h.try_conversion(1, [args[2].len(), args[3].len()], lim);
             h.set(args[2], args[3], false, lim);
+            ev.push((HASH, "hset"));
             out.int(1);
         }
     });
@@ -230,7 +268,7 @@ fn hmget(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
 }
 
 fn hdel(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
-    write_hash(ctx, args[1], false, |h, out| {
+    write_hash(ctx, args[1], false, |h, out, ev| {
         let deleted = match h {
             // Stop once the hash is empty, as Redis does (it deletes the
             // key at that point).
@@ -246,6 +284,9 @@ fn hdel(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
             }
             None => 0,
         };
+        if deleted > 0 {
+            ev.push((HASH, "hdel"));
+        }
         out.int(deleted as i64);
     });
 }
@@ -307,7 +348,7 @@ fn hincrby(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         return;
     };
     let lim = limits(ctx);
-    write_hash(ctx, args[1], true, |h, out| {
+    write_hash(ctx, args[1], true, |h, out, ev| {
         let h = h.expect("created");
         let current = match h.get(args[2]) {
             None => 0,
@@ -325,6 +366,7 @@ fn hincrby(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         };
         let mut buf = [0u8; num::MAX_INT_LEN];
         h.set(args[2], num::format_i64(value, &mut buf), true, lim);
+        ev.push((HASH, "hincrby"));
         out.int(value);
     });
 }
@@ -338,11 +380,12 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         }
     };
     let lim = limits(ctx);
-    write_hash(ctx, args[1], true, |h, out| {
+    write_hash(ctx, args[1], true, |h, out, ev| {
         let h = h.expect("created");
         match num::hincr_by_float(h.get(args[2]), incr) {
             Ok(v) => {
                 h.set(args[2], &v, true, lim);
+                ev.push((HASH, "hincrbyfloat"));
                 out.bulk(&v);
             }
             Err(e) => out.error(&format!("ERR {}", e.message())),
@@ -616,13 +659,14 @@ fn hexpire_generic(ctx: &mut Ctx<'_>, args: &[&[u8]], seconds: bool, relative: b
         reply_all(ctx.out, fields.len(), -2);
         return;
     }
-    write_hash(ctx, key, false, |h, out| {
+    write_hash(ctx, key, false, |h, out, ev| {
         let Some(h) = h else {
             reply_all(out, fields.len(), -2);
             return;
         };
         h.enable_expiry();
         out.array(fields.len());
+        let (mut updated, mut deleted) = (false, false);
         for f in fields {
             let code = match h.field_info(f) {
                 FieldState::Missing => -2,
@@ -630,14 +674,23 @@ fn hexpire_generic(ctx: &mut Ctx<'_>, args: &[&[u8]], seconds: bool, relative: b
                 FieldState::Present(_) if when <= now => {
                     h.remove(f);
                     EXPIRED_SUBKEYS.fetch_add(1, Ordering::Relaxed);
+                    deleted = true;
                     2
                 }
                 FieldState::Present(_) => {
                     h.set_expire(f, Some(when));
+                    updated = true;
                     1
                 }
             };
             out.int(code);
+        }
+        // One event, as Redis's hashTypeSetExDone: `hdel` when a time in
+        // the past deleted fields, else `hexpire`.
+        if deleted {
+            ev.push((HASH, "hdel"));
+        } else if updated {
+            ev.push((HASH, "hexpire"));
         }
     });
     track_expiry(ctx, key);
@@ -746,7 +799,7 @@ fn hpersist(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         reply_all(ctx.out, fields.len(), -2);
         return;
     }
-    write_hash(ctx, args[1], false, |mut h, out| {
+    write_hash(ctx, args[1], false, |mut h, out, ev| {
         out.array(fields.len());
         for f in fields {
             let state = h
@@ -758,6 +811,9 @@ fn hpersist(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
                 FieldState::Present(Some(_)) => {
                     if let Some(h) = h.as_deref_mut() {
                         h.set_expire(f, None);
+                    }
+                    if !ev.contains(&(HASH, "hpersist")) {
+                        ev.push((HASH, "hpersist"));
                     }
                     1
                 }
@@ -773,7 +829,7 @@ fn hgetdel(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     let Some(fields) = parse_fields(ctx, args, 2, NUMFIELDS_POSITIVE) else {
         return;
     };
-    write_hash(ctx, args[1], false, |h, out| {
+    write_hash(ctx, args[1], false, |h, out, ev| {
         out.array(fields.len());
         let mut h = h.filter(|_| exists);
         for f in fields {
@@ -782,6 +838,9 @@ fn hgetdel(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
                     Some(v) => {
                         out.bulk(v);
                         h.remove(f);
+                        if !ev.contains(&(HASH, "hdel")) {
+                            ev.push((HASH, "hdel"));
+                        }
                     }
                     None => out.null(),
                 },
@@ -831,7 +890,7 @@ fn hgetex(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         }
         return;
     }
-    write_hash(ctx, args[1], false, |h, out| {
+    write_hash(ctx, args[1], false, |h, out, ev| {
         out.array(fields.len());
         let Some(h) = h else {
             for _ in fields {
@@ -848,17 +907,26 @@ fn hgetex(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
                 continue;
             };
             out.bulk(v);
-            match opt {
-                GetExOpt::None => {}
+            let event = match opt {
+                GetExOpt::None => None,
                 GetExOpt::Persist => {
+                    let had_ttl = matches!(h.field_info(f), FieldState::Present(Some(_)));
                     h.set_expire(f, None);
+                    had_ttl.then_some("hpersist")
                 }
                 GetExOpt::At(t) if t <= now => {
                     h.remove(f);
                     EXPIRED_SUBKEYS.fetch_add(1, Ordering::Relaxed);
+                    Some("hdel")
                 }
                 GetExOpt::At(t) => {
                     h.set_expire(f, Some(t));
+                    Some("hexpire")
+                }
+            };
+            if let Some(event) = event {
+                if !ev.iter().any(|&(_, e)| e == event) {
+                    ev.push((HASH, event));
                 }
             }
         }
@@ -951,7 +1019,7 @@ fn hsetex(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     };
     let lim = limits(ctx);
     let key = args[1];
-    let done = write_hash(ctx, key, !fxx, |h, out| {
+    let done = write_hash(ctx, key, !fxx, |h, out, ev| {
         let Some(h) = h else {
             // FXX on a missing key sets nothing.
             out.int(0);
@@ -983,6 +1051,10 @@ fn hsetex(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
                     h.set_expire(p[0], Some(t));
                 }
             }
+        }
+        ev.push((HASH, "hset"));
+        if let SetExOpt::At(t) = opt {
+            ev.push((HASH, if t <= now { "hdel" } else { "hexpire" }));
         }
         out.int(1);
         true

@@ -118,6 +118,7 @@ fn pfadd(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     if updated > 0 {
         hll::invalidate_cache(h);
         ctx.ks.modified(key);
+        ctx.ks.notify(crate::util::notify::STRING, "pfadd", key);
     }
     ctx.out.int(i64::from(updated > 0));
 }
@@ -201,6 +202,7 @@ fn pfmerge(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     }
     hll::invalidate_cache(h);
     ctx.ks.modified(dest);
+    ctx.ks.notify(crate::util::notify::STRING, "pfadd", dest);
     ctx.out.ok();
 }
 

@@ -31,6 +31,7 @@
 use super::{arg_i64, is};
 use crate::db::{lfu_decayed, lru_clock, Keyspace};
 use crate::dispatch::{err, CommandTable, Ctx};
+use crate::util::notify::GENERIC;
 use kvik_core::entry::{Entry, ValueRef, LRU_MAX};
 use kvik_core::glob::glob_match;
 use kvik_core::table::Table;
@@ -96,7 +97,21 @@ pub fn encoding_name(e: &Entry) -> &'static str {
 /// `lookupKeyReadWithFlags(LOOKUP_NOTOUCH)`: lazy expiry and hit/miss
 /// statistics, but no LRU/LFU update.
 pub fn lookup_notouch<'k>(ks: &'k mut Keyspace<'_>, key: &[u8]) -> Option<&'k Entry> {
-    if !exists_notouch(ks, key) {
+    lookup_notouch_notify(ks, key, true)
+}
+
+/// [`lookup_notouch`] without the `keymiss` event (OBJECT's
+/// `LOOKUP_NONOTIFY`).
+fn lookup_object<'k>(ks: &'k mut Keyspace<'_>, key: &[u8]) -> Option<&'k Entry> {
+    lookup_notouch_notify(ks, key, false)
+}
+
+fn lookup_notouch_notify<'k>(
+    ks: &'k mut Keyspace<'_>,
+    key: &[u8],
+    notify: bool,
+) -> Option<&'k Entry> {
+    if !exists_notouch(ks, key, notify) {
         return None;
     }
     // Lazy expiry already ran: read the table directly.
@@ -105,13 +120,16 @@ pub fn lookup_notouch<'k>(ks: &'k mut Keyspace<'_>, key: &[u8]) -> Option<&'k En
 }
 
 /// Whether a key exists, with the lazy expiry and statistics of
-/// [`lookup_notouch`].
-fn exists_notouch(ks: &mut Keyspace<'_>, key: &[u8]) -> bool {
+/// [`lookup_notouch`] (and its `keymiss` event when `notify`).
+fn exists_notouch(ks: &mut Keyspace<'_>, key: &[u8], notify: bool) -> bool {
     let db = ks.db;
     let hit = ks.exists_in(db, key);
     let stat = if hit {
         &ks.srv.stats.keyspace_hits
     } else {
+        if notify {
+            ks.notify(crate::util::notify::KEY_MISS, "keymiss", key);
+        }
         &ks.srv.stats.keyspace_misses
     };
     stat.fetch_add(1, Ordering::Relaxed);
@@ -181,6 +199,7 @@ fn del(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     let mut n = 0;
     for key in &args[1..] {
         if ctx.ks.remove(key).is_some() {
+            ctx.ks.notify(GENERIC, "del", key);
             n += 1;
         }
     }
@@ -190,7 +209,7 @@ fn del(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
 fn exists(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     let mut n = 0;
     for key in &args[1..] {
-        if exists_notouch(&mut ctx.ks, key) {
+        if exists_notouch(&mut ctx.ks, key, true) {
             n += 1;
         }
     }
@@ -247,10 +266,14 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: &[&[u8]], nx: bool) {
         return;
     };
     let lru = entry.lru();
-    // The entry keeps its expiry; inserting replaces dst and its TTL.
+    // The entry keeps its expiry and replaces dst and its TTL (dst is
+    // deleted first, so the new key is announced as Redis does).
+    ctx.ks.remove(dst);
     ctx.ks.insert(entry.rekey(dst));
     let db = ctx.ks.db;
     restore_lru(&mut ctx.ks, db, dst, lru);
+    ctx.ks.notify(GENERIC, "rename_from", src);
+    ctx.ks.notify(GENERIC, "rename_to", dst);
     if nx {
         ctx.out.int(1);
     } else {
@@ -294,7 +317,9 @@ fn copy(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         ctx.out.int(0);
         return;
     }
+    ctx.ks.remove_db(dst_db, newkey);
     ctx.ks.insert_db(dst_db, copied);
+    ctx.ks.notify_db(GENERIC, "copy_to", newkey, dst_db);
     ctx.out.int(1);
 }
 
@@ -319,6 +344,8 @@ fn move_cmd(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     let lru = entry.lru();
     ctx.ks.insert_db(dst_db, entry);
     restore_lru(&mut ctx.ks, dst_db, key, lru);
+    ctx.ks.notify_db(GENERIC, "move_from", key, src_db);
+    ctx.ks.notify_db(GENERIC, "move_to", key, dst_db);
     ctx.out.int(1);
 }
 
@@ -582,10 +609,16 @@ fn randomkey(ctx: &mut Ctx<'_>, _args: &[&[u8]]) {
     }
     // Mostly expired keys: sweep every table once, then any survivor is live.
     let mut reclaimed = 0;
+    let srv = ctx.srv;
     for shard in ctx.ks.locks.iter_mut() {
         let t = &mut shard.dbs[db];
         if t.volatile_len() > 0 {
-            let (_, r) = t.sweep(0, t.capacity(), |e| e.is_expired(now));
+            let (_, r) = t.sweep(
+                0,
+                t.capacity(),
+                |e| e.is_expired(now),
+                |e| crate::db::key_expired(srv, db, e.key()),
+            );
             reclaimed += r;
             t.maybe_shrink();
         }
@@ -632,7 +665,7 @@ const SHARED_REFCOUNT: i64 = i32::MAX as i64;
 const SHARED_INTEGERS: i64 = 10_000;
 
 fn object_encoding(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
-    match lookup_notouch(&mut ctx.ks, args[2]) {
+    match lookup_object(&mut ctx.ks, args[2]) {
         None => ctx.out.null(),
         Some(e) => {
             let enc = encoding_name(e);
@@ -642,7 +675,7 @@ fn object_encoding(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
 }
 
 fn object_freq(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
-    let Some(lru) = lookup_notouch(&mut ctx.ks, args[2]).map(|e| e.lru()) else {
+    let Some(lru) = lookup_object(&mut ctx.ks, args[2]).map(|e| e.lru()) else {
         ctx.out.null();
         return;
     };
@@ -655,7 +688,7 @@ fn object_freq(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
 }
 
 fn object_idletime(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
-    let Some(lru) = lookup_notouch(&mut ctx.ks, args[2]).map(|e| e.lru()) else {
+    let Some(lru) = lookup_object(&mut ctx.ks, args[2]).map(|e| e.lru()) else {
         ctx.out.null();
         return;
     };
@@ -678,7 +711,7 @@ pub fn idle_seconds(lru: u32, clock: u32) -> u32 {
 }
 
 fn object_refcount(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
-    let shared = match lookup_notouch(&mut ctx.ks, args[2]) {
+    let shared = match lookup_object(&mut ctx.ks, args[2]) {
         None => {
             ctx.out.null();
             return;
@@ -811,8 +844,10 @@ fn expire_generic(ctx: &mut Ctx<'_>, args: &[&[u8]], basetime: i64, seconds: boo
     }
     if when <= ctx.ks.now_ms {
         ctx.ks.remove(key);
+        ctx.ks.notify(GENERIC, "del", key);
     } else {
         ctx.ks.set_expire(key, Some(when));
+        ctx.ks.notify(GENERIC, "expire", key);
     }
     ctx.out.int(1);
 }
@@ -861,6 +896,7 @@ fn persist(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     };
     if has_ttl {
         ctx.ks.set_expire(args[1], None);
+        ctx.ks.notify(GENERIC, "persist", args[1]);
     }
     ctx.out.int(has_ttl as i64);
 }
@@ -928,6 +964,7 @@ fn flush(ctx: &mut Ctx<'_>, dbs: std::ops::Range<usize>, lazy: bool) {
         }
     }
     ctx.ks.locks.release();
+    crate::tracking::flush(ctx.srv, ctx.client.id());
     ctx.srv
         .stats
         .dirty
@@ -963,6 +1000,7 @@ fn swapdb(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         for shard in ctx.ks.locks.iter_mut() {
             shard.swap_dbs(a, b);
         }
+        crate::blocking::note_swapped(&mut ctx.ks, a, b);
     }
     ctx.srv.stats.dirty.fetch_add(1, Ordering::Relaxed);
     ctx.out.ok();

@@ -11,6 +11,7 @@
 
 use crate::db::Keyspace;
 use crate::dispatch::{err, CommandTable, Ctx};
+use crate::util::notify::{GENERIC, LIST};
 use kvik_core::entry::{Entry, NewValue, ValueRef};
 use kvik_core::list::{Elem, End, Item, List, Needle};
 use kvik_core::object::Object;
@@ -109,10 +110,12 @@ pub fn reply_end_range(out: &mut ReplyBuf, l: &List, end: End, n: usize) {
 
 /// After elements left the list at `key`: deletes an emptied list, or
 /// gives it the chance to turn back into a listpack (Redis's
-/// `listElementsRemoved`).
-fn after_removal(ctx: &mut Ctx<'_>, key: &[u8], now_empty: bool) {
+/// `listElementsRemoved`). The command's own event must already be out:
+/// the `del` of an emptied list follows it.
+pub fn after_removal(ctx: &mut Ctx<'_>, key: &[u8], now_empty: bool) {
     if now_empty {
         ctx.ks.remove(key);
+        ctx.ks.notify(GENERIC, "del", key);
     } else {
         let fill = list_fill(ctx);
         if let Ok(Some(l)) = write_list(&mut ctx.ks, key) {
@@ -123,7 +126,7 @@ fn after_removal(ctx: &mut Ctx<'_>, key: &[u8], now_empty: bool) {
 }
 
 /// Parses LEFT / RIGHT (Redis's `getListPositionFromObjectOrReply`).
-fn parse_end(arg: &[u8]) -> Option<End> {
+pub fn parse_end(arg: &[u8]) -> Option<End> {
     if arg.eq_ignore_ascii_case(b"left") {
         Some(End::Head)
     } else if arg.eq_ignore_ascii_case(b"right") {
@@ -159,6 +162,7 @@ fn push_generic(ctx: &mut Ctx<'_>, args: &[&[u8]], end: End, only_existing: bool
             let n = l.push_all(end, &args[2..], fill);
             ctx.out.int(n as i64);
             ctx.ks.modified(key);
+            ctx.ks.notify(LIST, push_event(end), key);
         }
         Ok(None) if only_existing => ctx.out.int(0),
         Ok(None) => {
@@ -166,8 +170,25 @@ fn push_generic(ctx: &mut Ctx<'_>, args: &[&[u8]], end: End, only_existing: bool
             let n = l.push_all(end, &args[2..], fill);
             ctx.ks
                 .insert(Entry::new(key, NewValue::Obj(Object::List(l)), None));
+            ctx.ks.notify(LIST, push_event(end), key);
             ctx.out.int(n as i64);
         }
+    }
+}
+
+/// The event of a push at `end`.
+pub fn push_event(end: End) -> &'static str {
+    match end {
+        End::Head => "lpush",
+        End::Tail => "rpush",
+    }
+}
+
+/// The event of a pop at `end`.
+pub fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Head => "lpop",
+        End::Tail => "rpop",
     }
 }
 
@@ -232,6 +253,7 @@ fn pop_generic(ctx: &mut Ctx<'_>, args: &[&[u8]], end: End) {
             }
         },
     };
+    ctx.ks.notify(LIST, pop_event(end), key);
     after_removal(ctx, key, now_empty);
 }
 
@@ -250,18 +272,50 @@ fn rpop(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
 
 /// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]
 fn lmpop(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
+    let Some((keys, end, count)) = mpop_parse(ctx, args, 1) else {
+        return;
+    };
+    for &key in &args[keys] {
+        match write_list(&mut ctx.ks, key) {
+            Err(_) => return ctx.out.error(err::WRONGTYPE),
+            Ok(Some(l)) if !l.is_empty() => return mpop_from(ctx, key, end, count),
+            _ => {}
+        }
+    }
+    ctx.out.null_array();
+}
+
+/// Parses `numkeys key [key ...] LEFT|RIGHT [COUNT count]` starting at
+/// `args[numkeys_idx]` (LMPOP, BLMPOP), as Redis's `lmpopGenericCommand`:
+/// returns the range of key arguments, the end and the count, or replies
+/// with the error.
+pub fn mpop_parse(
+    ctx: &mut Ctx<'_>,
+    args: &[&[u8]],
+    numkeys_idx: usize,
+) -> Option<(std::ops::Range<usize>, End, usize)> {
     const NUMKEYS: &str = "ERR numkeys should be greater than 0";
-    let numkeys = match parse_range(args[1], 1, i64::MAX, Some(NUMKEYS)) {
+    let numkeys = match parse_range(args[numkeys_idx], 1, i64::MAX, Some(NUMKEYS)) {
         Ok(n) => n as u64,
-        Err(e) => return ctx.error(&e),
+        Err(e) => {
+            ctx.error(&e);
+            return None;
+        }
     };
     // Index of LEFT|RIGHT.
-    let where_idx = match usize::try_from(numkeys).ok().and_then(|n| n.checked_add(2)) {
+    let where_idx = match usize::try_from(numkeys)
+        .ok()
+        .and_then(|n| n.checked_add(numkeys_idx + 1))
+    {
         Some(i) if i < args.len() => i,
-        _ => return ctx.error(err::SYNTAX),
+        _ => {
+            ctx.error(err::SYNTAX);
+            return None;
+        }
     };
     let Some(end) = parse_end(args[where_idx]) else {
-        return ctx.error(err::SYNTAX);
+        ctx.error(err::SYNTAX);
+        return None;
     };
     let mut count: Option<i64> = None;
     let mut j = where_idx + 1;
@@ -274,32 +328,37 @@ fn lmpop(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
                 Some("ERR count should be greater than 0"),
             ) {
                 Ok(c) => count = Some(c),
-                Err(e) => return ctx.error(&e),
+                Err(e) => {
+                    ctx.error(&e);
+                    return None;
+                }
             }
             j += 2;
         } else {
-            return ctx.error(err::SYNTAX);
+            ctx.error(err::SYNTAX);
+            return None;
         }
     }
     let count = usize::try_from(count.unwrap_or(1)).unwrap_or(usize::MAX);
-    for &key in &args[2..where_idx] {
-        let now_empty = match write_list(&mut ctx.ks, key) {
-            Err(_) => return ctx.out.error(err::WRONGTYPE),
-            Ok(None) => continue,
-            Ok(Some(l)) if l.is_empty() => continue,
-            Ok(Some(l)) => {
-                let n = count.min(l.len());
-                ctx.out.array(2);
-                ctx.out.bulk(key);
-                reply_end_range(ctx.out, l, end, n);
-                l.pop_range(end, n);
-                l.is_empty()
-            }
-        };
-        after_removal(ctx, key, now_empty);
-        return;
-    }
-    ctx.out.null_array();
+    Some((numkeys_idx + 1..where_idx, end, count))
+}
+
+/// Pops up to `count` elements at `end` of the non-empty list at `key`,
+/// replying `[key, [elements]]` (LMPOP, BLMPOP).
+pub fn mpop_from(ctx: &mut Ctx<'_>, key: &[u8], end: End, count: usize) {
+    let now_empty = match write_list(&mut ctx.ks, key) {
+        Ok(Some(l)) if !l.is_empty() => {
+            let n = count.min(l.len());
+            ctx.out.array(2);
+            ctx.out.bulk(key);
+            reply_end_range(ctx.out, l, end, n);
+            l.pop_range(end, n);
+            l.is_empty()
+        }
+        _ => return ctx.out.null_array(),
+    };
+    ctx.ks.notify(LIST, pop_event(end), key);
+    after_removal(ctx, key, now_empty);
 }
 
 // ---------------------------------------------------------------------------
@@ -343,6 +402,8 @@ pub fn move_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: En
             }
         }
         ctx.ks.modified(src);
+        ctx.ks.notify(LIST, push_event(to), src);
+        ctx.ks.notify(LIST, pop_event(from), src);
         return;
     }
     if write_list(&mut ctx.ks, dst).is_err() {
@@ -369,7 +430,9 @@ pub fn move_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: En
                 .insert(Entry::new(dst, NewValue::Obj(Object::List(l)), None));
         }
     }
+    ctx.ks.notify(LIST, push_event(to), dst);
     reply_item(ctx.out, &item);
+    ctx.ks.notify(LIST, pop_event(from), src);
     after_removal(ctx, src, src_empty);
 }
 
@@ -581,6 +644,7 @@ fn lset(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         l.shrink_for(fill);
         ctx.out.ok();
         ctx.ks.modified(key);
+        ctx.ks.notify(LIST, "lset", key);
     } else {
         ctx.error(err::OUT_OF_RANGE);
     }
@@ -605,6 +669,7 @@ fn linsert(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
             if l.insert(args[3], args[4], after) {
                 ctx.out.int(l.len() as i64);
                 ctx.ks.modified(key);
+                ctx.ks.notify(LIST, "linsert", key);
             } else {
                 ctx.out.int(-1);
             }
@@ -624,6 +689,7 @@ fn lrem(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     };
     ctx.out.int(removed as i64);
     if removed > 0 {
+        ctx.ks.notify(LIST, "lrem", key);
         after_removal(ctx, key, now_empty);
     }
 }
@@ -651,6 +717,7 @@ fn ltrim(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         }
     };
     ctx.out.ok();
+    ctx.ks.notify(LIST, "ltrim", key);
     after_removal(ctx, key, now_empty);
 }
 

@@ -15,6 +15,7 @@ use super::keys::{parse_cursor, parse_scan_options, reply_scan, ScanOptions};
 use super::{arg_i64, is};
 use crate::db::{fast_rand, Keyspace};
 use crate::dispatch::{err, CommandTable, Ctx};
+use crate::util::notify::{GENERIC, SET};
 use kvik_core::entry::{Entry, NewValue, ValueRef};
 use kvik_core::glob::glob_match;
 use kvik_core::object::Object;
@@ -117,14 +118,18 @@ fn write_set<'k>(
 }
 
 /// Stores `set` at `key` (replacing any value and its expiry, as Redis's
-/// setKey), or deletes `key` when the set is empty; replies with the size.
-fn store_result(ctx: &mut Ctx<'_>, key: &[u8], set: Set) {
+/// setKey), or deletes `key` when the set is empty; replies with the size
+/// and publishes `event` (or `del` when an old value was deleted).
+fn store_result(ctx: &mut Ctx<'_>, key: &[u8], set: Set, event: &'static str) {
     let n = set.len();
     if n == 0 {
-        ctx.ks.remove(key);
+        if ctx.ks.remove(key).is_some() {
+            ctx.ks.notify(GENERIC, "del", key);
+        }
     } else {
         ctx.ks
             .insert(Entry::new(key, NewValue::Obj(Object::Set(set)), None));
+        ctx.ks.notify(SET, event, key);
     }
     ctx.out.int(n as i64);
 }
@@ -147,12 +152,14 @@ fn sadd(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
             let added = members.iter().filter(|m| s.add(m, &lim)).count();
             ctx.ks
                 .insert(Entry::new(key, NewValue::Obj(Object::Set(s)), None));
+            ctx.ks.notify(SET, "sadd", key);
             ctx.out.int(added as i64);
             return;
         }
     };
     if added > 0 {
         ctx.ks.modified(key);
+        ctx.ks.notify(SET, "sadd", key);
     }
     ctx.out.int(added as i64);
 }
@@ -178,8 +185,12 @@ fn srem(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
             (deleted, s.is_empty())
         }
     };
+    if deleted > 0 {
+        ctx.ks.notify(SET, "srem", key);
+    }
     if emptied {
         ctx.ks.remove(key);
+        ctx.ks.notify(GENERIC, "del", key);
     } else if deleted > 0 {
         ctx.ks.modified(key);
     }
@@ -246,8 +257,10 @@ fn spop(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
             s.is_empty()
         }
     };
+    ctx.ks.notify(SET, "spop", key);
     if emptied {
         ctx.ks.remove(key);
+        ctx.ks.notify(GENERIC, "del", key);
     } else {
         ctx.ks.modified(key);
     }
@@ -286,8 +299,10 @@ fn spop_count(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
             false
         }
     };
+    ctx.ks.notify(SET, "spop", key);
     if whole {
         ctx.ks.remove(key);
+        ctx.ks.notify(GENERIC, "del", key);
     } else {
         ctx.ks.modified(key);
     }
@@ -420,8 +435,10 @@ fn smove(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
             return;
         }
     };
+    ctx.ks.notify(SET, "srem", src);
     if emptied {
         ctx.ks.remove(src);
+        ctx.ks.notify(GENERIC, "del", src);
     } else {
         ctx.ks.modified(src);
     }
@@ -429,6 +446,7 @@ fn smove(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         Ok(Some(d)) => {
             if d.add(member, &lim) {
                 ctx.ks.modified(dst);
+                ctx.ks.notify(SET, "sadd", dst);
             }
         }
         Err(()) => return,
@@ -437,6 +455,7 @@ fn smove(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
             d.add(member, &lim);
             ctx.ks
                 .insert(Entry::new(dst, NewValue::Obj(Object::Set(d)), None));
+            ctx.ks.notify(SET, "sadd", dst);
         }
     }
     ctx.out.int(1);
@@ -538,7 +557,7 @@ fn inter_generic(ctx: &mut Ctx<'_>, keys: &[&[u8]], mode: InterOut<'_>) {
     if ptrs.iter().any(Option::is_none) {
         // Intersection with an empty set.
         match mode {
-            InterOut::Store(dst) => store_result(ctx, dst, Set::new_intset()),
+            InterOut::Store(dst) => store_result(ctx, dst, Set::new_intset(), "sinterstore"),
             InterOut::Card(_) => ctx.out.int(0),
             InterOut::Reply => ctx.out.set(0),
         }
@@ -602,7 +621,7 @@ fn inter_generic(ctx: &mut Ctx<'_>, keys: &[&[u8]], mode: InterOut<'_>) {
         }
     };
     if let InterOut::Store(key) = mode {
-        store_result(ctx, key, result);
+        store_result(ctx, key, result, "sinterstore");
     }
 }
 
@@ -675,7 +694,10 @@ fn union_diff(ctx: &mut Ctx<'_>, keys: &[&[u8]], dst: Option<&[u8]>, diff: bool)
         }
     }
     match dst {
-        Some(key) => store_result(ctx, key, result),
+        Some(key) => {
+            let event = if diff { "sdiffstore" } else { "sunionstore" };
+            store_result(ctx, key, result, event)
+        }
         None => {
             ctx.out.set(result.len());
             for m in result.iter() {

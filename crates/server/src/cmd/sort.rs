@@ -745,8 +745,9 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: &[&[u8]], readonly: bool) {
             if outputlen > 0 {
                 let list = make_list(ctx, out);
                 ctx.ks.insert(Entry::new(dst, NewValue::Obj(list), None));
-            } else {
-                ctx.ks.remove(dst);
+                ctx.ks.notify(crate::util::notify::LIST, "sortstore", dst);
+            } else if ctx.ks.remove(dst).is_some() {
+                ctx.ks.notify(crate::util::notify::GENERIC, "del", dst);
             }
             ctx.out.int(outputlen as i64);
         }

@@ -10,6 +10,7 @@
 use super::c_str;
 use super::{is_string, reply_str};
 use crate::dispatch::{err, CommandTable, Ctx};
+use crate::util::notify::{GENERIC, STRING};
 use kvik_core::entry::{Entry, NewValue, ValueRef};
 use kvik_core::object::Object;
 use std::sync::atomic::Ordering;
@@ -260,13 +261,14 @@ fn set_generic(ctx: &mut Ctx<'_>, key: &[u8], val: &[u8], o: &SetOptions<'_>, st
         None if o.keepttl => old_expire.flatten(),
         None => None,
     };
-    if matches!(new_expire, Some(ms) if ms <= ctx.ks.now_ms) {
-        // An absolute time already in the past: the key is set and expires
-        // at once, i.e. it ends up deleted.
-        ctx.ks.remove(key);
-    } else {
-        ctx.ks
-            .insert(Entry::new(key, NewValue::Str(val), new_expire));
+    // An absolute time already in the past is stored as is, like Redis:
+    // the key is then reclaimed (with its `expired` event) by lazy or
+    // active expiry.
+    ctx.ks
+        .insert(Entry::new(key, NewValue::Str(val), new_expire));
+    ctx.ks.notify(STRING, "set", key);
+    if expire.is_some() {
+        ctx.ks.notify(GENERIC, "expire", key);
     }
     if !o.get {
         match style {
@@ -341,12 +343,15 @@ fn getex(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     match expire {
         Some(ms) if absolute && ms <= ctx.ks.now_ms => {
             ctx.ks.remove(key);
+            ctx.ks.notify(GENERIC, "del", key);
         }
         Some(ms) => {
             ctx.ks.set_expire(key, Some(ms));
+            ctx.ks.notify(GENERIC, "expire", key);
         }
         None if o.persist && had_expire => {
             ctx.ks.set_expire(key, None);
+            ctx.ks.notify(GENERIC, "persist", key);
         }
         None => {}
     }
@@ -359,6 +364,7 @@ fn getdel(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         Some(_) => return ctx.error(err::WRONGTYPE),
     }
     ctx.ks.remove(args[1]);
+    ctx.ks.notify(GENERIC, "del", args[1]);
 }
 
 fn getset(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
@@ -369,6 +375,7 @@ fn getset(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     }
     ctx.ks
         .insert(Entry::new(args[1], NewValue::Str(args[2]), None));
+    ctx.ks.notify(STRING, "set", args[1]);
 }
 
 fn mget(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
@@ -401,6 +408,7 @@ fn mset(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     for pair in args[1..].chunks_exact(2) {
         ctx.ks
             .insert(Entry::new(pair[0], NewValue::Str(pair[1]), None));
+        ctx.ks.notify(STRING, "set", pair[0]);
     }
     ctx.out.ok();
 }
@@ -416,6 +424,7 @@ fn msetnx(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     for pair in args[1..].chunks_exact(2) {
         ctx.ks
             .insert(Entry::new(pair[0], NewValue::Str(pair[1]), None));
+        ctx.ks.notify(STRING, "set", pair[0]);
     }
     ctx.out.int(1);
 }
@@ -440,6 +449,7 @@ fn append(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     let Some(len) = len else {
         // A new key is encoded like SET would (int / embstr / raw).
         ctx.ks.insert(Entry::new(key, NewValue::Str(tail), None));
+        ctx.ks.notify(STRING, "append", key);
         return ctx.out.int(tail.len() as i64);
     };
     if let Err(e) = check_string_length(ctx, len as i64, tail.len() as i64) {
@@ -454,6 +464,7 @@ fn append(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         _ => return ctx.error(err::WRONGTYPE),
     };
     ctx.ks.modified(key);
+    ctx.ks.notify(STRING, "append", key);
     ctx.out.int(total as i64);
 }
 
@@ -537,6 +548,7 @@ fn setrange(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         v[offset..].copy_from_slice(value);
         ctx.ks
             .insert(Entry::new(key, NewValue::Obj(Object::Str(v)), None));
+        ctx.ks.notify(STRING, "setrange", key);
         return ctx.out.int(end as i64);
     }
     let total = match ctx.ks.lookup_write(key).map(Entry::make_object) {
@@ -550,6 +562,7 @@ fn setrange(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         _ => return ctx.error(err::WRONGTYPE),
     };
     ctx.ks.modified(key);
+    ctx.ks.notify(STRING, "setrange", key);
     ctx.out.int(total as i64);
 }
 
@@ -590,6 +603,7 @@ fn incr_decr(ctx: &mut Ctx<'_>, key: &[u8], by: i64) {
             ctx.ks.insert(Entry::new(key, NewValue::Int(new), None));
         }
     }
+    ctx.ks.notify(STRING, "incrby", key);
     ctx.out.int(new);
 }
 
@@ -640,6 +654,7 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         ctx.ks
             .insert(Entry::new(key, NewValue::Embstr(&text), None));
     }
+    ctx.ks.notify(STRING, "incrbyfloat", key);
     ctx.out.bulk(&text);
 }
 

@@ -15,6 +15,7 @@ mod setops;
 use super::{arg_i64, is};
 use crate::db::{fast_rand, Keyspace};
 use crate::dispatch::{err, CommandTable, Ctx};
+use crate::util::notify::{GENERIC, ZSET};
 use kvik_core::entry::{Entry, NewValue, ValueRef};
 use kvik_core::num;
 use kvik_core::object::Object;
@@ -126,23 +127,30 @@ pub fn write_zset<'a>(
     }
 }
 
-/// After a write: deletes the key when the set became empty (as Redis
-/// does), else records the modification.
-fn after_write(ks: &mut Keyspace<'_>, key: &[u8], empty: bool) {
+/// After a write: publishes `event`, then deletes the key when the set
+/// became empty (as Redis does, with a `del` event), else records the
+/// modification.
+fn after_write(ks: &mut Keyspace<'_>, key: &[u8], empty: bool, event: &str) {
+    ks.notify(ZSET, event, key);
     if empty {
         ks.remove(key);
+        ks.notify(GENERIC, "del", key);
     } else {
         ks.modified(key);
     }
 }
 
-/// Stores a result set at `dst` (replacing any value and its TTL), or
-/// deletes `dst` when the result is empty.
-pub fn store_result(ks: &mut Keyspace<'_>, dst: &[u8], z: ZSet) {
+/// Stores a result set at `dst` (replacing any value and its TTL) and
+/// publishes `event`, or deletes `dst` when the result is empty (with a
+/// `del` event if there was a value).
+pub fn store_result(ks: &mut Keyspace<'_>, dst: &[u8], z: ZSet, event: &str) {
     if z.is_empty() {
-        ks.remove(dst);
+        if ks.remove(dst).is_some() {
+            ks.notify(GENERIC, "del", dst);
+        }
     } else {
         ks.insert(Entry::new(dst, NewValue::Obj(Object::ZSet(z)), None));
+        ks.notify(ZSET, event, dst);
     }
 }
 
@@ -271,6 +279,8 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &[&[u8]], zincrby: bool) {
             apply(z);
             if added + updated > 0 {
                 ctx.ks.modified(key);
+                ctx.ks
+                    .notify(ZSET, if f.incr { "zincr" } else { "zadd" }, key);
             }
         }
         Ok(None) => {
@@ -280,6 +290,10 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &[&[u8]], zincrby: bool) {
                 if !z.is_empty() {
                     ctx.ks
                         .insert(Entry::new(key, NewValue::Obj(Object::ZSet(z)), None));
+                }
+                if added + updated > 0 {
+                    ctx.ks
+                        .notify(ZSET, if f.incr { "zincr" } else { "zadd" }, key);
                 }
             }
         }
@@ -440,7 +454,7 @@ fn zrem(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         }
     };
     if n > 0 {
-        after_write(&mut ctx.ks, key, empty);
+        after_write(&mut ctx.ks, key, empty, "zrem");
     }
     ctx.out.int(n);
 }
@@ -521,7 +535,12 @@ fn zremrange(ctx: &mut Ctx<'_>, key: &[u8], what: RemRange<'_>) {
         }
     };
     if n > 0 {
-        after_write(&mut ctx.ks, key, empty);
+        let event = match what {
+            RemRange::Rank(..) => "zremrangebyrank",
+            RemRange::Score(_) => "zremrangebyscore",
+            RemRange::Lex(_) => "zremrangebylex",
+        };
+        after_write(&mut ctx.ks, key, empty, event);
     }
     ctx.out.int(n as i64);
 }
@@ -558,17 +577,19 @@ fn zpop_command(ctx: &mut Ctx<'_>, args: &[&[u8]], max: bool) {
 
 /// Reply shapes of the pop commands.
 #[derive(Clone, Copy)]
-enum Pop {
+pub enum Pop {
     /// ZPOPMIN/ZPOPMAX: flat [m, s, ...] or nested pairs; empty array when
     /// nothing to pop.
     Plain { nested: bool },
     /// ZMPOP: [key, [[m, s], ...]]; null when nothing to pop.
     Multi,
+    /// BZPOPMIN/BZPOPMAX: [key, member, score]; null when nothing to pop.
+    Blocking,
 }
 
 /// Redis's `genericZpopCommand`: pops up to `count` (default 1) members
 /// from the first non-empty key of `keys`.
-fn zpop_generic(ctx: &mut Ctx<'_>, keys: &[&[u8]], max: bool, count: Option<i64>, shape: Pop) {
+pub fn zpop_generic(ctx: &mut Ctx<'_>, keys: &[&[u8]], max: bool, count: Option<i64>, shape: Pop) {
     let mut found = None;
     for key in keys {
         match write_zset(&mut ctx.ks, key) {
@@ -586,7 +607,7 @@ fn zpop_generic(ctx: &mut Ctx<'_>, keys: &[&[u8]], max: bool, count: Option<i64>
     let Some(key) = found else {
         match shape {
             Pop::Plain { .. } => ctx.out.array(0),
-            Pop::Multi => ctx.out.null_array(),
+            Pop::Multi | Pop::Blocking => ctx.out.null_array(),
         }
         return;
     };
@@ -610,7 +631,12 @@ fn zpop_generic(ctx: &mut Ctx<'_>, keys: &[&[u8]], max: bool, count: Option<i64>
         }
         _ => false,
     };
-    after_write(&mut ctx.ks, key, empty);
+    after_write(
+        &mut ctx.ks,
+        key,
+        empty,
+        if max { "zpopmax" } else { "zpopmin" },
+    );
     let out = &mut *ctx.out;
     match shape {
         Pop::Plain { nested: false } => {
@@ -628,6 +654,15 @@ fn zpop_generic(ctx: &mut Ctx<'_>, keys: &[&[u8]], max: bool, count: Option<i64>
                 reply_score(out, *s);
             }
         }
+        Pop::Blocking => match popped.first() {
+            Some((m, s)) => {
+                out.array(3);
+                out.bulk(key);
+                out.bulk(m);
+                reply_score(out, *s);
+            }
+            None => out.null_array(),
+        },
         Pop::Multi => {
             out.array(2);
             out.bulk(key);
@@ -656,15 +691,33 @@ fn arg_at_least_one(ctx: &mut Ctx<'_>, arg: &[u8], msg: &str) -> Option<i64> {
 
 /// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
 fn zmpop(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
-    let Some(numkeys) = arg_at_least_one(ctx, args[1], "ERR numkeys should be greater than 0")
-    else {
+    let Some((keys, max, count)) = zmpop_parse(ctx, args, 1) else {
         return;
     };
-    let where_idx = match usize::try_from(numkeys).ok().and_then(|n| n.checked_add(2)) {
+    zpop_generic(ctx, &args[keys], max, Some(count), Pop::Multi);
+}
+
+/// Parses `numkeys key [key ...] MIN|MAX [COUNT count]` starting at
+/// `args[numkeys_idx]` (ZMPOP, BZMPOP): the range of key arguments, MAX or
+/// not, and the count; or replies with the error.
+pub fn zmpop_parse(
+    ctx: &mut Ctx<'_>,
+    args: &[&[u8]],
+    numkeys_idx: usize,
+) -> Option<(std::ops::Range<usize>, bool, i64)> {
+    let numkeys = arg_at_least_one(
+        ctx,
+        args[numkeys_idx],
+        "ERR numkeys should be greater than 0",
+    )?;
+    let where_idx = match usize::try_from(numkeys)
+        .ok()
+        .and_then(|n| n.checked_add(numkeys_idx + 1))
+    {
         Some(i) if i < args.len() => i,
         _ => {
             ctx.out.error(err::SYNTAX);
-            return;
+            return None;
         }
     };
     let max = if is(args[where_idx], "min") {
@@ -673,30 +726,24 @@ fn zmpop(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         true
     } else {
         ctx.out.error(err::SYNTAX);
-        return;
+        return None;
     };
     let mut count = None;
     let mut j = where_idx + 1;
     while j < args.len() {
         if count.is_none() && is(args[j], "count") && j + 1 < args.len() {
-            let Some(c) = arg_at_least_one(ctx, args[j + 1], "ERR count should be greater than 0")
-            else {
-                return;
-            };
-            count = Some(c);
+            count = Some(arg_at_least_one(
+                ctx,
+                args[j + 1],
+                "ERR count should be greater than 0",
+            )?);
             j += 2;
         } else {
             ctx.out.error(err::SYNTAX);
-            return;
+            return None;
         }
     }
-    zpop_generic(
-        ctx,
-        &args[2..where_idx],
-        max,
-        Some(count.unwrap_or(1)),
-        Pop::Multi,
-    );
+    Some((numkeys_idx + 1..where_idx, max, count.unwrap_or(1)))
 }
 
 // ---------------------------------------------------------------------------

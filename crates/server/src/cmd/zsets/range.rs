@@ -172,7 +172,9 @@ fn zrange_generic(
         Ok(None) => {
             match store {
                 Some(dst) => {
-                    ctx.ks.remove(dst);
+                    if ctx.ks.remove(dst).is_some() {
+                        ctx.ks.notify(crate::util::notify::GENERIC, "del", dst);
+                    }
                     ctx.out.int(0);
                 }
                 None => ctx.out.array(0),
@@ -188,7 +190,7 @@ fn zrange_generic(
             let pairs: Vec<(&[u8], f64)> = it.collect();
             let n = pairs.len();
             let result = ZSet::from_unique_pairs(pairs, limits);
-            store_result(&mut ctx.ks, dst, result);
+            store_result(&mut ctx.ks, dst, result, "zrangestore");
             ctx.out.int(n as i64);
         }
         None => {

@@ -341,7 +341,12 @@ fn generic(
             let n = result.len();
             let z = ZSet::from_unique_pairs(result, limits);
             drop(entries);
-            store_result(&mut ctx.ks, dst, z);
+            let event = match op {
+                Op::Union => "zunionstore",
+                Op::Inter => "zinterstore",
+                Op::Diff => "zdiffstore",
+            };
+            store_result(&mut ctx.ks, dst, z, event);
             ctx.out.int(n as i64);
         }
         None => {
