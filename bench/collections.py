@@ -22,13 +22,7 @@ import socket
 import common
 
 
-def resp(*args):
-    out = bytearray(b"*%d\r\n" % len(args))
-    for a in args:
-        if not isinstance(a, bytes):
-            a = str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return bytes(out)
+resp = common.resp
 
 
 class Conn:

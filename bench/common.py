@@ -1,6 +1,6 @@
 """Shared helpers for kvik's benchmarks: build kvik, start kvik and
-redis-server side by side on free loopback ports, read a process's RSS,
-and stop everything on exit."""
+redis-server side by side on free loopback ports, encode commands, read
+and compare the servers' RSS, and stop everything on exit."""
 
 import atexit
 import os
@@ -71,6 +71,52 @@ def rss_bytes(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def resp(*args):
+    """One command in RESP (arguments that are not bytes go through str)."""
+    out = bytearray(b"*%d\r\n" % len(args))
+    for a in args:
+        if not isinstance(a, bytes):
+            a = str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return bytes(out)
+
+
+def measure_rss(binary, name, load):
+    """Starts `binary`, runs `load(port)` and stops it again; returns the
+    RSS before and after the load and what `load` returned."""
+    proc, port = start(binary, name)
+    before = rss_bytes(proc.pid)
+    result = load(port)
+    after = rss_bytes(proc.pid)
+    stop(proc)
+    return before, after, result
+
+
+def print_rss(unit, n, redis, kvik):
+    """Prints RSS empty / loaded and growth and total per `unit` for the
+    (before, after) pairs of redis and kvik, then the growth ratio."""
+    growth, total = f"growth/{unit}", f"total/{unit}"
+    gw, tw = len(growth) + 2, len(total) + 2
+    print(f"{'server':<8}{'RSS empty':>12}{'RSS loaded':>12}{growth:>{gw}}{total:>{tw}}")
+    for name, (b, af) in (("redis", redis), ("kvik", kvik)):
+        print(f"{name:<8}{b:>12}{af:>12}{(af - b) / n:>{gw}.1f}{af / n:>{tw}.1f}")
+    (rb, ra), (kb, ka) = redis, kvik
+    print(f"kvik/redis growth per {unit}: {((ka - kb) / n) / ((ra - rb) / n):.2f}x")
+
+
+def compare_rss(unit, n, load, what):
+    """Loads `n` units into redis-server, then kvik, with `load(port, n)`,
+    which returns the count (`what` names the command) the server then
+    reports, and prints the RSS comparison."""
+    kvik = build_kvik()
+    results = []
+    for binary, name in ((redis_binary(), "redis"), (kvik, "kvik")):
+        before, after, got = measure_rss(binary, name, lambda port: load(port, n))
+        assert got == n, f"{name}: {what} {got} != {n}"
+        results.append((before, after))
+    print_rss(unit, n, *results)
 
 
 def stop(proc):

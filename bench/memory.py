@@ -34,28 +34,11 @@ def load(port, n, batch=10_000):
     return int(reply[1:].split(b"\r\n")[0])
 
 
-def measure(binary, name, n, extra=()):
-    proc, port = common.start(binary, name, extra)
-    before = common.rss_bytes(proc.pid)
-    keys = load(port, n)
-    after = common.rss_bytes(proc.pid)
-    common.stop(proc)
-    assert keys == n, f"{name}: DBSIZE {keys} != {n}"
-    return before, after
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--keys", type=int, default=1_000_000)
     a = ap.parse_args()
-    kvik = common.build_kvik()
-    rb, ra = measure(common.redis_binary(), "redis", a.keys)
-    kb, ka = measure(kvik, "kvik", a.keys)
-    n = a.keys
-    print(f"{'server':<8}{'RSS empty':>12}{'RSS loaded':>12}{'growth/key':>12}{'total/key':>11}")
-    for name, b, af in (("redis", rb, ra), ("kvik", kb, ka)):
-        print(f"{name:<8}{b:>12}{af:>12}{(af - b) / n:>12.1f}{af / n:>11.1f}")
-    print(f"kvik/redis growth per key: {((ka - kb) / n) / ((ra - rb) / n):.2f}x")
+    common.compare_rss("key", a.keys, load, "DBSIZE")
 
 
 if __name__ == "__main__":

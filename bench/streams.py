@@ -17,13 +17,6 @@ import common
 WORDS = [b"click", b"view", b"buy", b"login", b"logout"]
 
 
-def resp(*args):
-    out = bytearray(b"*%d\r\n" % len(args))
-    for a in args:
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return bytes(out)
-
-
 def load(port, n, batch=10_000):
     s = socket.create_connection(("127.0.0.1", port))
     sent = 0
@@ -31,10 +24,10 @@ def load(port, n, batch=10_000):
         buf = bytearray()
         count = min(batch, n - sent)
         for i in range(sent, sent + count):
-            buf += resp(b"XADD", b"events", b"*",
-                        b"user", b"%d" % (i % 1000),
-                        b"action", WORDS[i % len(WORDS)],
-                        b"seq", b"%d" % i)
+            buf += common.resp(b"XADD", b"events", b"*",
+                               b"user", b"%d" % (i % 1000),
+                               b"action", WORDS[i % len(WORDS)],
+                               b"seq", b"%d" % i)
         s.sendall(buf)
         # Each reply is one bulk string ID (`$len\r\nID\r\n`): two CRLFs.
         crlf = 0
@@ -48,34 +41,17 @@ def load(port, n, batch=10_000):
             crlf += (last + chunk).count(b"\r\n") - last.count(b"\r\n")
             last = chunk[-1:]
         sent += count
-    s.sendall(resp(b"XLEN", b"events"))
+    s.sendall(common.resp(b"XLEN", b"events"))
     reply = s.recv(64)
     s.close()
     return int(reply[1:].split(b"\r\n")[0])
-
-
-def measure(binary, name, n):
-    proc, port = common.start(binary, name)
-    before = common.rss_bytes(proc.pid)
-    entries = load(port, n)
-    after = common.rss_bytes(proc.pid)
-    common.stop(proc)
-    assert entries == n, f"{name}: XLEN {entries} != {n}"
-    return before, after
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--entries", type=int, default=1_000_000)
     a = ap.parse_args()
-    kvik = common.build_kvik()
-    rb, ra = measure(common.redis_binary(), "redis", a.entries)
-    kb, ka = measure(kvik, "kvik", a.entries)
-    n = a.entries
-    print(f"{'server':<8}{'RSS empty':>12}{'RSS loaded':>12}{'growth/entry':>14}{'total/entry':>13}")
-    for name, b, af in (("redis", rb, ra), ("kvik", kb, ka)):
-        print(f"{name:<8}{b:>12}{af:>12}{(af - b) / n:>14.1f}{af / n:>13.1f}")
-    print(f"kvik/redis growth per entry: {((ka - kb) / n) / ((ra - rb) / n):.2f}x")
+    common.compare_rss("entry", a.entries, load, "XLEN")
 
 
 if __name__ == "__main__":

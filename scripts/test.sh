@@ -15,4 +15,16 @@ if ! command -v redis-server >/dev/null 2>&1; then
   $SUDO apt-get install -y -qq redis-server redis-tools >/dev/null
 fi
 
+# The BullMQ end-to-end test (crates/server/tests/bullmq.rs) drives the
+# npm package `bullmq` with Node.js; scripts/bullmq.sh installs the pinned
+# packages on first use.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "node/npm not found: installing nodejs and npm (needed by the BullMQ end-to-end test)"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq nodejs npm >/dev/null
+fi
+
 cargo test --workspace --all-targets "$@"

@@ -81,7 +81,8 @@ fn varint_len(mut v: u64) -> usize {
     n
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+/// Appends `v` as a LEB128 varint.
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -92,7 +93,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 /// Reads a varint at `*pos`, advancing it. The buffers are built by this
 /// module, so a malformed varint is a bug, not input.
 #[inline]
-fn get_varint(buf: &[u8], pos: &mut usize) -> u64 {
+pub(crate) fn get_varint(buf: &[u8], pos: &mut usize) -> u64 {
     let mut v = 0u64;
     let mut shift = 0;
     loop {

@@ -12,6 +12,7 @@
 //! measured as Redis's listpack would be), so approximate trimming removes
 //! the same whole nodes Redis would.
 
+use crate::hash::{get_varint, put_varint};
 use std::collections::{BTreeMap, BTreeSet};
 
 mod group;
@@ -133,28 +134,6 @@ struct Node {
     nfields: u32,
     /// Size the same content would have as a Redis listpack.
     lp_bytes: u32,
-}
-
-fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        buf.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.push(v as u8);
-}
-
-fn get_varint(buf: &[u8], pos: &mut usize) -> u64 {
-    let mut v = 0u64;
-    let mut shift = 0;
-    loop {
-        let b = buf[*pos];
-        *pos += 1;
-        v |= ((b & 0x7f) as u64) << shift;
-        if b < 0x80 {
-            return v;
-        }
-        shift += 7;
-    }
 }
 
 fn put_bytes(buf: &mut Vec<u8>, s: &[u8]) {
@@ -303,6 +282,21 @@ impl Node {
         self.lp_bytes = (self.lp_bytes as u64 + lp).min(u32::MAX as u64) as u32;
     }
 
+    /// Reads the flags and ID of the entry at `*pos`, advancing past them.
+    fn head(&self, master: StreamId, pos: &mut usize) -> (u8, StreamId) {
+        let buf = &self.buf[..];
+        let flags = buf[*pos];
+        *pos += 1;
+        let dms = get_varint(buf, pos);
+        let s = get_varint(buf, pos);
+        let id = if dms == 0 {
+            StreamId::new(master.ms, master.seq.wrapping_add(s))
+        } else {
+            StreamId::new(master.ms + dms, s)
+        };
+        (flags, id)
+    }
+
     /// Decodes the entry at `pos`: (flags, id, fields/values, next pos).
     fn decode<'a>(
         &'a self,
@@ -311,15 +305,7 @@ impl Node {
         out: &mut Vec<&'a [u8]>,
     ) -> (u8, StreamId, usize) {
         let buf = &self.buf[..];
-        let flags = buf[pos];
-        pos += 1;
-        let dms = get_varint(buf, &mut pos);
-        let s = get_varint(buf, &mut pos);
-        let id = if dms == 0 {
-            StreamId::new(master.ms, master.seq.wrapping_add(s))
-        } else {
-            StreamId::new(master.ms + dms, s)
-        };
+        let (flags, id) = self.head(master, &mut pos);
         out.clear();
         if flags & FLAG_SAME != 0 {
             let mut fpos = 0;
@@ -339,15 +325,7 @@ impl Node {
     /// Skips the entry at `pos`: (flags, id, next pos).
     fn skip(&self, master: StreamId, mut pos: usize) -> (u8, StreamId, usize) {
         let buf = &self.buf[..];
-        let flags = buf[pos];
-        pos += 1;
-        let dms = get_varint(buf, &mut pos);
-        let s = get_varint(buf, &mut pos);
-        let id = if dms == 0 {
-            StreamId::new(master.ms, master.seq.wrapping_add(s))
-        } else {
-            StreamId::new(master.ms + dms, s)
-        };
+        let (flags, id) = self.head(master, &mut pos);
         let n = if flags & FLAG_SAME != 0 {
             self.nfields as u64
         } else {
@@ -525,6 +503,18 @@ impl Stream {
         }
         let mut seen = 0usize;
         let mut fields = Vec::new();
+        // Hands the entry at `pos` to `f`; false once the walk must stop.
+        let mut emit = |node: &'a Node, master: StreamId, pos: usize, id: StreamId| -> bool {
+            node.decode(master, pos, &mut fields);
+            if !f(Entry {
+                id,
+                fields: std::mem::take(&mut fields),
+            }) {
+                return false;
+            }
+            seen += 1;
+            count == 0 || seen < count
+        };
         if !rev {
             let first_key = self
                 .nodes
@@ -539,18 +529,8 @@ impl Stream {
                     if id > end {
                         return;
                     }
-                    if flags & FLAG_DELETED == 0 && id >= start {
-                        node.decode(*master, pos, &mut fields);
-                        if !f(Entry {
-                            id,
-                            fields: std::mem::take(&mut fields),
-                        }) {
-                            return;
-                        }
-                        seen += 1;
-                        if count > 0 && seen >= count {
-                            return;
-                        }
+                    if flags & FLAG_DELETED == 0 && id >= start && !emit(node, *master, pos, id) {
+                        return;
                     }
                     pos = next;
                 }
@@ -565,15 +545,7 @@ impl Stream {
                     if flags & FLAG_DELETED != 0 || id > end {
                         continue;
                     }
-                    node.decode(*master, p, &mut fields);
-                    if !f(Entry {
-                        id,
-                        fields: std::mem::take(&mut fields),
-                    }) {
-                        return;
-                    }
-                    seen += 1;
-                    if count > 0 && seen >= count {
+                    if !emit(node, *master, p, id) {
                         return;
                     }
                 }

@@ -250,6 +250,8 @@ pub struct Client {
     /// Set while EXEC or a script runs commands: blocking commands answer
     /// their timeout reply at once instead of blocking.
     pub deny_blocking: bool,
+    /// Set while a script runs commands (XREAD BLOCK refuses to run).
+    pub in_script: bool,
     /// Set while a blocked command is re-run for a ready key.
     pub block_retry: bool,
     /// Set by a re-run that found nothing again (the waiter stays).
@@ -272,6 +274,7 @@ impl Client {
             pubsub: None,
             tx: Default::default(),
             deny_blocking: false,
+            in_script: false,
             block_retry: false,
             still_blocked: false,
             blocked: None,

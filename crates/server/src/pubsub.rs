@@ -389,12 +389,7 @@ fn deliver(
         return;
     }
     let bytes = enc.get(c.resp.load(Ordering::Relaxed) == 3);
-    let len = {
-        let mut p = c.pushed.lock();
-        p.extend_from_slice(bytes);
-        p.len() as u64
-    };
-    c.has_pushed.store(true, Ordering::Release);
+    let len = push_backlog(c, bytes);
     let limit = limit.get();
     let mut over = limit.hard > 0 && len > limit.hard;
     if limit.soft > 0 && len > limit.soft {
@@ -407,6 +402,23 @@ fn deliver(
     } else {
         s.soft_since.store(0, Ordering::Relaxed);
     }
+    close_or_wake(c, over);
+}
+
+/// Appends `bytes` to a client's pushed backlog, returning its new length.
+pub(crate) fn push_backlog(c: &ClientShared, bytes: &[u8]) -> u64 {
+    let len = {
+        let mut p = c.pushed.lock();
+        p.extend_from_slice(bytes);
+        p.len() as u64
+    };
+    c.has_pushed.store(true, Ordering::Release);
+    len
+}
+
+/// Closes a client whose backlog went `over` its output buffer limit, or
+/// wakes it to send the backlog.
+pub(crate) fn close_or_wake(c: &ClientShared, over: bool) {
     if over {
         tracing::warn!(
             "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",

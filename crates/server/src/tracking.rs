@@ -174,25 +174,10 @@ fn emit(c: &ClientShared, bytes: &[u8], cur: &mut Option<Current<'_>>) {
     if gone(c) {
         return;
     }
-    let len = {
-        let mut p = c.pushed.lock();
-        p.extend_from_slice(bytes);
-        p.len() as u64
-    };
-    c.has_pushed.store(true, Ordering::Release);
+    let len = crate::pubsub::push_backlog(c, bytes);
     let class = usize::from(crate::pubsub::subscribed(c));
     let hard = HARD_LIMITS[class].load(Ordering::Relaxed);
-    if hard > 0 && len > hard {
-        tracing::warn!(
-            "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
-            c.id,
-            c.addr
-        );
-        c.kill();
-        *c.pushed.lock() = Vec::new();
-    } else {
-        c.wake.notify_one();
-    }
+    crate::pubsub::close_or_wake(c, hard > 0 && len > hard);
 }
 
 /// Redis's `sendTrackingMessage`: delivers one invalidation for a tracking

@@ -413,6 +413,34 @@ fn xread_block_serves_every_reader_and_only_new_entries() {
     );
 }
 
+/// Sends a blocking `XREADGROUP GROUP g <consumer> ... STREAMS js >`.
+fn group_read(c: &mut RespConn, consumer: &str) {
+    c.send(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        consumer,
+        "BLOCK",
+        "0",
+        "STREAMS",
+        "js",
+        ">",
+    ])
+    .unwrap();
+}
+
+/// Reads an error reply starting with `prefix`.
+fn expect_error(c: &mut RespConn, prefix: &str) {
+    match c.read_reply().unwrap() {
+        Reply::Error(e) => assert!(
+            e.starts_with(prefix.as_bytes()),
+            "{}",
+            String::from_utf8_lossy(&e)
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn xreadgroup_block_consumers_share_entries_and_see_deletion() {
     let srv = KvikServer::start(&[]);
@@ -421,30 +449,8 @@ fn xreadgroup_block_consumers_share_entries_and_see_deletion() {
     let mut p = conn(&srv);
     p.call(&["XGROUP", "CREATE", "js", "g", "$", "MKSTREAM"])
         .unwrap();
-    c1.send(&[
-        "XREADGROUP",
-        "GROUP",
-        "g",
-        "c1",
-        "BLOCK",
-        "0",
-        "STREAMS",
-        "js",
-        ">",
-    ])
-    .unwrap();
-    c2.send(&[
-        "XREADGROUP",
-        "GROUP",
-        "g",
-        "c2",
-        "BLOCK",
-        "0",
-        "STREAMS",
-        "js",
-        ">",
-    ])
-    .unwrap();
+    group_read(&mut c1, "c1");
+    group_read(&mut c2, "c2");
     wait_blocked(&mut p, 2);
     p.call(&["XADD", "js", "5-1", "job", "1"]).unwrap();
     // The first consumer gets the entry; the second keeps waiting.
@@ -454,48 +460,16 @@ fn xreadgroup_block_consumers_share_entries_and_see_deletion() {
     assert_eq!(entries_of(&c2.read_reply().unwrap()), 1);
     // Deleting the stream fails a waiting XREADGROUP with NOGROUP;
     // replacing it with a string gives WRONGTYPE.
-    c1.send(&[
-        "XREADGROUP",
-        "GROUP",
-        "g",
-        "c1",
-        "BLOCK",
-        "0",
-        "STREAMS",
-        "js",
-        ">",
-    ])
-    .unwrap();
+    group_read(&mut c1, "c1");
     wait_blocked(&mut p, 1);
     p.call(&["DEL", "js"]).unwrap();
-    match c1.read_reply().unwrap() {
-        Reply::Error(e) => assert!(e.starts_with(b"NOGROUP"), "{}", String::from_utf8_lossy(&e)),
-        other => panic!("{other:?}"),
-    }
+    expect_error(&mut c1, "NOGROUP");
     p.call(&["XGROUP", "CREATE", "js", "g", "$", "MKSTREAM"])
         .unwrap();
-    c1.send(&[
-        "XREADGROUP",
-        "GROUP",
-        "g",
-        "c1",
-        "BLOCK",
-        "0",
-        "STREAMS",
-        "js",
-        ">",
-    ])
-    .unwrap();
+    group_read(&mut c1, "c1");
     wait_blocked(&mut p, 1);
     p.call(&["SET", "js", "x"]).unwrap();
-    match c1.read_reply().unwrap() {
-        Reply::Error(e) => assert!(
-            e.starts_with(b"WRONGTYPE"),
-            "{}",
-            String::from_utf8_lossy(&e)
-        ),
-        other => panic!("{other:?}"),
-    }
+    expect_error(&mut c1, "WRONGTYPE");
     // A plain XREAD keeps waiting when its stream is deleted.
     p.call(&["DEL", "js"]).unwrap();
     p.call(&["XADD", "js", "1-1", "a", "b"]).unwrap();

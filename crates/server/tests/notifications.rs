@@ -75,6 +75,36 @@ impl Sub {
             }
         }
     }
+
+    /// Runs `line` on `c` and returns the db 0 keyevents it published.
+    fn events_of(&mut self, c: &mut RespConn, line: &str) -> Vec<String> {
+        call(c, line);
+        keyevents(self.drain(c))
+    }
+
+    /// Drains events through `f` until `n` have come (or 10 seconds pass).
+    fn collect<T>(
+        &mut self,
+        c: &mut RespConn,
+        n: usize,
+        f: impl Fn(Vec<(String, String)>) -> Vec<T>,
+    ) -> Vec<T> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut got = Vec::new();
+        while got.len() < n && Instant::now() < deadline {
+            got.extend(f(self.drain(c)));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        got
+    }
+}
+
+/// The keyevent messages of db 0 as `event:key`.
+fn keyevents(v: Vec<(String, String)>) -> Vec<String> {
+    v.into_iter()
+        .filter(|(chan, _)| chan.starts_with("__keyevent"))
+        .map(|(chan, key)| format!("{}:{key}", chan.trim_start_matches("__keyevent@0__:")))
+        .collect()
 }
 
 /// One sample invocation per write command: (command name as COMMAND
@@ -400,13 +430,9 @@ fn expired_fires_for_lazy_and_active_expiry() {
         call(&mut c, &format!("SET active{i} v PX 20"));
     }
     let mut seen = BTreeSet::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while seen.len() < 20 && Instant::now() < deadline {
-        for (chan, key) in sub.drain(&mut c) {
-            assert_eq!(chan, "__keyevent@2__:expired");
-            seen.insert(key);
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    for (chan, key) in sub.collect(&mut c, 20, |v| v) {
+        assert_eq!(chan, "__keyevent@2__:expired");
+        seen.insert(key);
     }
     assert_eq!(seen.len(), 20, "active expiry events: {seen:?}");
     reset(&mut c);
@@ -418,66 +444,53 @@ fn hash_field_expiry_events() {
     let mut c = conn(&srv);
     call(&mut c, "CONFIG SET notify-keyspace-events KEA");
     let mut sub = Sub::new(&srv, false);
-    let ev = |v: Vec<(String, String)>| -> Vec<String> {
-        v.into_iter()
-            .filter(|(chan, _)| chan.starts_with("__keyevent"))
-            .map(|(chan, key)| format!("{}:{key}", chan.trim_start_matches("__keyevent@0__:")))
-            .collect()
-    };
     call(&mut c, "HSET h a 1 b 2 c 3");
     sub.drain(&mut c);
-    call(&mut c, "HEXPIRE h 100 FIELDS 1 a");
-    assert_eq!(ev(sub.drain(&mut c)), ["hexpire:h"]);
-    call(&mut c, "HPERSIST h FIELDS 2 a b");
-    assert_eq!(ev(sub.drain(&mut c)), ["hpersist:h"]);
-    // A time in the past deletes the field at once (Redis 7.4: `hdel`).
-    call(&mut c, "HPEXPIREAT h 1 FIELDS 1 a");
-    assert_eq!(ev(sub.drain(&mut c)), ["hdel:h"]);
-    call(&mut c, "HGETDEL h FIELDS 1 b");
-    assert_eq!(ev(sub.drain(&mut c)), ["hdel:h"]);
-    call(&mut c, "HGETDEL h FIELDS 1 c");
-    assert_eq!(ev(sub.drain(&mut c)), ["hdel:h", "del:h"]);
-
-    call(&mut c, "HSETEX h3 EX 100 FIELDS 2 a 1 b 2");
-    assert_eq!(ev(sub.drain(&mut c)), ["hset:h3", "hexpire:h3"]);
-    call(&mut c, "HGETEX h3 PERSIST FIELDS 1 a");
-    assert_eq!(ev(sub.drain(&mut c)), ["hpersist:h3"]);
-    call(&mut c, "HGETEX h3 PERSIST FIELDS 1 a");
-    assert_eq!(ev(sub.drain(&mut c)), Vec::<String>::new());
-    call(&mut c, "HGETEX h3 EX 50 FIELDS 1 a");
-    assert_eq!(ev(sub.drain(&mut c)), ["hexpire:h3"]);
-    call(&mut c, "HGETEX h3 PXAT 1 FIELDS 2 a b");
-    assert_eq!(ev(sub.drain(&mut c)), ["hdel:h3", "del:h3"]);
-    call(&mut c, "HSETEX h4 PXAT 1 FIELDS 1 a 1");
-    assert_eq!(ev(sub.drain(&mut c)), ["hset:h4", "hdel:h4", "del:h4"]);
+    // (command, keyevents); a time in the past deletes the field at once
+    // (Redis 7.4: `hdel`).
+    let cases: &[(&str, &[&str])] = &[
+        ("HEXPIRE h 100 FIELDS 1 a", &["hexpire:h"]),
+        ("HPERSIST h FIELDS 2 a b", &["hpersist:h"]),
+        ("HPEXPIREAT h 1 FIELDS 1 a", &["hdel:h"]),
+        ("HGETDEL h FIELDS 1 b", &["hdel:h"]),
+        ("HGETDEL h FIELDS 1 c", &["hdel:h", "del:h"]),
+        (
+            "HSETEX h3 EX 100 FIELDS 2 a 1 b 2",
+            &["hset:h3", "hexpire:h3"],
+        ),
+        ("HGETEX h3 PERSIST FIELDS 1 a", &["hpersist:h3"]),
+        ("HGETEX h3 PERSIST FIELDS 1 a", &[]),
+        ("HGETEX h3 EX 50 FIELDS 1 a", &["hexpire:h3"]),
+        ("HGETEX h3 PXAT 1 FIELDS 2 a b", &["hdel:h3", "del:h3"]),
+        (
+            "HSETEX h4 PXAT 1 FIELDS 1 a 1",
+            &["hset:h4", "hdel:h4", "del:h4"],
+        ),
+    ];
+    for (line, want) in cases {
+        assert_eq!(sub.events_of(&mut c, line), *want, "{line}");
+    }
 
     // Lazy field expiry on access: `hexpired`, then `del` if the hash
     // emptied.
     call(&mut c, "DEBUG SET-ACTIVE-EXPIRE 0");
     call(&mut c, "HSET h5 a 1 b 2");
-    call(&mut c, "HPEXPIRE h5 20 FIELDS 1 a");
-    sub.drain(&mut c);
-    std::thread::sleep(Duration::from_millis(60));
-    call(&mut c, "HGET h5 b");
-    assert_eq!(ev(sub.drain(&mut c)), ["hexpired:h5"]);
-    call(&mut c, "HPEXPIRE h5 20 FIELDS 1 b");
-    sub.drain(&mut c);
-    std::thread::sleep(Duration::from_millis(60));
-    call(&mut c, "HMGET h5 a b");
-    assert_eq!(ev(sub.drain(&mut c)), ["hexpired:h5", "del:h5"]);
+    for (field, read, want) in [
+        ("a", "HGET h5 b", &["hexpired:h5"][..]),
+        ("b", "HMGET h5 a b", &["hexpired:h5", "del:h5"][..]),
+    ] {
+        call(&mut c, &format!("HPEXPIRE h5 20 FIELDS 1 {field}"));
+        sub.drain(&mut c);
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(sub.events_of(&mut c, read), want, "{read}");
+    }
     call(&mut c, "DEBUG SET-ACTIVE-EXPIRE 1");
 
     // Active field expiry: the hash empties, so the key goes too.
     call(&mut c, "HSET h2 a 1");
     call(&mut c, "HPEXPIRE h2 20 FIELDS 1 a");
     sub.drain(&mut c);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut got = Vec::new();
-    while got.len() < 2 && Instant::now() < deadline {
-        got.extend(ev(sub.drain(&mut c)));
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(got, ["hexpired:h2", "del:h2"]);
+    assert_eq!(sub.collect(&mut c, 2, keyevents), ["hexpired:h2", "del:h2"]);
     reset(&mut c);
 }
 
@@ -491,14 +504,15 @@ fn resp3_subscriber_gets_push_frames() {
     // Class $: not published.
     call(&mut c, "SET s v");
     call(&mut c, "LPOP l");
-    let (chan, msg) = next_event(&mut sub);
-    assert_eq!((chan.as_str(), msg.as_str()), ("__keyspace@0__:l", "rpush"));
-    let (chan, msg) = next_event(&mut sub);
-    assert_eq!((chan.as_str(), msg.as_str()), ("__keyevent@0__:rpush", "l"));
-    let (chan, msg) = next_event(&mut sub);
-    assert_eq!((chan.as_str(), msg.as_str()), ("__keyspace@0__:l", "lpop"));
-    let (chan, msg) = next_event(&mut sub);
-    assert_eq!((chan.as_str(), msg.as_str()), ("__keyevent@0__:lpop", "l"));
+    for want in [
+        ("__keyspace@0__:l", "rpush"),
+        ("__keyevent@0__:rpush", "l"),
+        ("__keyspace@0__:l", "lpop"),
+        ("__keyevent@0__:lpop", "l"),
+    ] {
+        let (chan, msg) = next_event(&mut sub);
+        assert_eq!((chan.as_str(), msg.as_str()), want);
+    }
     // The `del` of the emptied list is class g: not published.
     assert_eq!(sub.drain(&mut c), vec![]);
     reset(&mut c);
@@ -511,11 +525,6 @@ fn serving_blocked_clients_publishes_their_pops() {
     call(&mut c, "CONFIG SET notify-keyspace-events El$zg");
     let mut sub = Sub::new(&srv, false);
     let mut blocked = conn(&srv);
-    let ev = |v: Vec<(String, String)>| -> Vec<String> {
-        v.into_iter()
-            .map(|(chan, key)| format!("{}:{key}", chan.trim_start_matches("__keyevent@0__:")))
-            .collect()
-    };
     let cases = [
         (
             "BLPOP blk 0",
@@ -547,7 +556,11 @@ fn serving_blocked_clients_publishes_their_pops() {
         call(&mut c, push);
         let reply = blocked.read_reply().expect("served");
         assert!(!reply.is_error(), "{block}: {}", reply.compact());
-        assert_eq!(ev(sub.drain(&mut c)), want, "{block} served by {push}");
+        assert_eq!(
+            keyevents(sub.drain(&mut c)),
+            want,
+            "{block} served by {push}"
+        );
     }
     reset(&mut c);
 }

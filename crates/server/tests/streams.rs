@@ -19,6 +19,19 @@ fn client(port: u16) -> redis::Connection {
         .expect("connect")
 }
 
+/// Runs the command `cmd` (name first) and returns its typed reply.
+fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, cmd: &[&str]) -> T {
+    redis::cmd(cmd[0]).arg(&cmd[1..]).query(c).unwrap()
+}
+
+/// Runs the command `cmd` (name first), which must fail, and returns the error.
+fn q_err(c: &mut redis::Connection, cmd: &[&str]) -> redis::RedisError {
+    redis::cmd(cmd[0])
+        .arg(&cmd[1..])
+        .query::<Value>(c)
+        .unwrap_err()
+}
+
 fn bulk(v: &Value) -> Vec<u8> {
     match v {
         Value::BulkString(b) => b.clone(),
@@ -84,10 +97,10 @@ fn job_queue_with_crash_and_autoclaim() {
     let srv = KvikServer::start(&[]);
     let port = srv.port();
     let mut admin = client(port);
-    let _: () = redis::cmd("XGROUP")
-        .arg(&["CREATE", "jobs", "workers", "$", "MKSTREAM"])
-        .query(&mut admin)
-        .unwrap();
+    let _: () = q(
+        &mut admin,
+        &["XGROUP", "CREATE", "jobs", "workers", "$", "MKSTREAM"],
+    );
 
     // Producers.
     let producers: Vec<_> = (0..PRODUCERS)
@@ -96,13 +109,7 @@ fn job_queue_with_crash_and_autoclaim() {
                 let mut c = client(port);
                 for i in 0..PER_PRODUCER {
                     let n = p * PER_PRODUCER + i;
-                    let id: String = redis::cmd("XADD")
-                        .arg("jobs")
-                        .arg("*")
-                        .arg("n")
-                        .arg(n)
-                        .query(&mut c)
-                        .unwrap();
+                    let id: String = q(&mut c, &["XADD", "jobs", "*", "n", &n.to_string()]);
                     assert!(id.contains('-'));
                 }
             })
@@ -115,12 +122,20 @@ fn job_queue_with_crash_and_autoclaim() {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut got = Vec::new();
         while got.is_empty() && Instant::now() < deadline {
-            let v: Value = redis::cmd("XREADGROUP")
-                .arg(&[
-                    "GROUP", "workers", "crasher", "COUNT", "10", "STREAMS", "jobs", ">",
-                ])
-                .query(&mut c)
-                .unwrap();
+            let v: Value = q(
+                &mut c,
+                &[
+                    "XREADGROUP",
+                    "GROUP",
+                    "workers",
+                    "crasher",
+                    "COUNT",
+                    "10",
+                    "STREAMS",
+                    "jobs",
+                    ">",
+                ],
+            );
             got = read_jobs(&v);
             if got.is_empty() {
                 std::thread::sleep(Duration::from_millis(2));
@@ -142,13 +157,22 @@ fn job_queue_with_crash_and_autoclaim() {
                 let deadline = Instant::now() + Duration::from_secs(30);
                 let mut idle_rounds = 0;
                 while Instant::now() < deadline {
-                    let v: Value = redis::cmd("XREADGROUP")
-                        .arg(&[
-                            "GROUP", "workers", &name, "COUNT", "7", "BLOCK", "100", "STREAMS",
-                            "jobs", ">",
-                        ])
-                        .query(&mut c)
-                        .unwrap();
+                    let v: Value = q(
+                        &mut c,
+                        &[
+                            "XREADGROUP",
+                            "GROUP",
+                            "workers",
+                            &name,
+                            "COUNT",
+                            "7",
+                            "BLOCK",
+                            "100",
+                            "STREAMS",
+                            "jobs",
+                            ">",
+                        ],
+                    );
                     let jobs = read_jobs(&v);
                     if jobs.is_empty() {
                         // Nothing for 100 ms (the BLOCK timeout) several
@@ -162,12 +186,7 @@ fn job_queue_with_crash_and_autoclaim() {
                     idle_rounds = 0;
                     for (id, n) in jobs {
                         done.lock().unwrap().push(n);
-                        let acked: i64 = redis::cmd("XACK")
-                            .arg("jobs")
-                            .arg("workers")
-                            .arg(&id)
-                            .query(&mut c)
-                            .unwrap();
+                        let acked: i64 = q(&mut c, &["XACK", "jobs", "workers", &id]);
                         assert_eq!(acked, 1, "job {id} acknowledged twice");
                     }
                 }
@@ -182,10 +201,7 @@ fn job_queue_with_crash_and_autoclaim() {
     }
 
     // The crashed consumer's jobs are still pending, only for it.
-    let summary: Value = redis::cmd("XPENDING")
-        .arg(&["jobs", "workers"])
-        .query(&mut admin)
-        .unwrap();
+    let summary: Value = q(&mut admin, &["XPENDING", "jobs", "workers"]);
     let s = array(&summary);
     assert_eq!(s[0], Value::Int(crashed.len() as i64));
     let owners = array(&s[3]);
@@ -197,22 +213,26 @@ fn job_queue_with_crash_and_autoclaim() {
     let mut cursor = "0-0".to_string();
     let mut reclaimed = Vec::new();
     loop {
-        let v: Value = redis::cmd("XAUTOCLAIM")
-            .arg(&["jobs", "workers", "rescuer", "0", &cursor, "COUNT", "3"])
-            .query(&mut rescuer)
-            .unwrap();
+        let v: Value = q(
+            &mut rescuer,
+            &[
+                "XAUTOCLAIM",
+                "jobs",
+                "workers",
+                "rescuer",
+                "0",
+                &cursor,
+                "COUNT",
+                "3",
+            ],
+        );
         let parts = array(&v);
         assert_eq!(parts.len(), 3);
         assert!(array(&parts[2]).is_empty(), "no job was deleted");
         for (id, n) in parse_entries(&parts[1]) {
             reclaimed.push(n);
             done.lock().unwrap().push(n);
-            let acked: i64 = redis::cmd("XACK")
-                .arg("jobs")
-                .arg("workers")
-                .arg(&id)
-                .query(&mut rescuer)
-                .unwrap();
+            let acked: i64 = q(&mut rescuer, &["XACK", "jobs", "workers", &id]);
             assert_eq!(acked, 1);
         }
         cursor = String::from_utf8(bulk(&parts[0])).unwrap();
@@ -230,18 +250,12 @@ fn job_queue_with_crash_and_autoclaim() {
     let seen: HashSet<u64> = done.iter().copied().collect();
     assert_eq!(seen.len() as u64, TOTAL);
     assert!((0..TOTAL).all(|n| seen.contains(&n)));
-    let summary: Value = redis::cmd("XPENDING")
-        .arg(&["jobs", "workers"])
-        .query(&mut admin)
-        .unwrap();
+    let summary: Value = q(&mut admin, &["XPENDING", "jobs", "workers"]);
     assert_eq!(array(&summary)[0], Value::Int(0));
     assert_eq!(array(&summary)[3], Value::Nil);
-    let len: i64 = redis::cmd("XLEN").arg("jobs").query(&mut admin).unwrap();
+    let len: i64 = q(&mut admin, &["XLEN", "jobs"]);
     assert_eq!(len as u64, TOTAL);
-    let groups: Value = redis::cmd("XINFO")
-        .arg(&["GROUPS", "jobs"])
-        .query(&mut admin)
-        .unwrap();
+    let groups: Value = q(&mut admin, &["XINFO", "GROUPS", "jobs"]);
     let g = array(&array(&groups)[0]);
     assert_eq!(field(g, "pending"), &Value::Int(0));
     assert_eq!(field(g, "entries-read"), &Value::Int(TOTAL as i64));
@@ -253,31 +267,19 @@ fn job_queue_with_crash_and_autoclaim() {
 fn redis_7_2_specifics() {
     let srv = KvikServer::start(&[]);
     let mut c = client(srv.port());
-    let _: String = redis::cmd("XADD")
-        .arg(&["s", "5-0", "a", "1"])
-        .query(&mut c)
-        .unwrap();
-    let _: i64 = redis::cmd("XDEL").arg(&["s", "5-0"]).query(&mut c).unwrap();
+    let _: String = q(&mut c, &["XADD", "s", "5-0", "a", "1"]);
+    let _: i64 = q(&mut c, &["XDEL", "s", "5-0"]);
     // XSETID below max-deleted-entry-id is refused.
-    let e = redis::cmd("XSETID")
-        .arg(&["s", "4-0"])
-        .query::<()>(&mut c)
-        .unwrap_err();
+    let e = q_err(&mut c, &["XSETID", "s", "4-0"]);
     assert!(
         e.to_string()
             .contains("The ID specified in XSETID is smaller than current max_deleted_entry_id"),
         "{e}"
     );
-    let _: () = redis::cmd("XSETID")
-        .arg(&["s", "6-0"])
-        .query(&mut c)
-        .unwrap();
+    let _: () = q(&mut c, &["XSETID", "s", "6-0"]);
 
     // The unbalanced STREAMS error quotes the lower-case command name.
-    let e = redis::cmd("XREAD")
-        .arg(&["STREAMS", "a", "b", "c"])
-        .query::<Value>(&mut c)
-        .unwrap_err();
+    let e = q_err(&mut c, &["XREAD", "STREAMS", "a", "b", "c"]);
     assert!(
         e.to_string().contains(
             "Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified."
@@ -286,26 +288,14 @@ fn redis_7_2_specifics() {
     );
 
     // XINFO CONSUMERS reports `inactive` (-1 before any read).
-    let _: String = redis::cmd("XADD")
-        .arg(&["s", "7-0", "a", "1"])
-        .query(&mut c)
-        .unwrap();
-    let _: () = redis::cmd("XGROUP")
-        .arg(&["CREATE", "s", "g", "0"])
-        .query(&mut c)
-        .unwrap();
-    let _: i64 = redis::cmd("XGROUP")
-        .arg(&["CREATECONSUMER", "s", "g", "idle"])
-        .query(&mut c)
-        .unwrap();
-    let _: Value = redis::cmd("XREADGROUP")
-        .arg(&["GROUP", "g", "busy", "STREAMS", "s", ">"])
-        .query(&mut c)
-        .unwrap();
-    let v: Value = redis::cmd("XINFO")
-        .arg(&["CONSUMERS", "s", "g"])
-        .query(&mut c)
-        .unwrap();
+    let _: String = q(&mut c, &["XADD", "s", "7-0", "a", "1"]);
+    let _: () = q(&mut c, &["XGROUP", "CREATE", "s", "g", "0"]);
+    let _: i64 = q(&mut c, &["XGROUP", "CREATECONSUMER", "s", "g", "idle"]);
+    let _: Value = q(
+        &mut c,
+        &["XREADGROUP", "GROUP", "g", "busy", "STREAMS", "s", ">"],
+    );
+    let v: Value = q(&mut c, &["XINFO", "CONSUMERS", "s", "g"]);
     let consumers = array(&v);
     assert_eq!(consumers.len(), 2);
     let busy = array(&consumers[0]);
@@ -316,10 +306,7 @@ fn redis_7_2_specifics() {
     assert_eq!(busy.len(), 8);
 
     // XINFO STREAM FULL consumers carry active-time.
-    let v: Value = redis::cmd("XINFO")
-        .arg(&["STREAM", "s", "FULL"])
-        .query(&mut c)
-        .unwrap();
+    let v: Value = q(&mut c, &["XINFO", "STREAM", "s", "FULL"]);
     let groups = array(field(array(&v), "groups"));
     let cons = array(field(array(&groups[0]), "consumers"));
     assert_eq!(field(array(&cons[1]), "active-time"), &Value::Int(-1));
@@ -333,51 +320,43 @@ fn blocking_reads_wake_on_xadd() {
     let srv = KvikServer::start(&[]);
     let port = srv.port();
     let mut c = client(port);
-    let _: String = redis::cmd("XADD")
-        .arg(&["s", "1-0", "old", "1"])
-        .query(&mut c)
-        .unwrap();
-    let _: () = redis::cmd("XGROUP")
-        .arg(&["CREATE", "s", "g", "$"])
-        .query(&mut c)
-        .unwrap();
+    let _: String = q(&mut c, &["XADD", "s", "1-0", "old", "1"]);
+    let _: () = q(&mut c, &["XGROUP", "CREATE", "s", "g", "$"]);
     let reader = std::thread::spawn(move || {
         let mut r = client(port);
-        let v: Value = redis::cmd("XREAD")
-            .arg(&["BLOCK", "5000", "STREAMS", "s", "$"])
-            .query(&mut r)
-            .unwrap();
+        let v: Value = q(&mut r, &["XREAD", "BLOCK", "5000", "STREAMS", "s", "$"]);
         v
     });
     let group_reader = std::thread::spawn(move || {
         let mut r = client(port);
-        let v: Value = redis::cmd("XREADGROUP")
-            .arg(&["GROUP", "g", "c", "BLOCK", "5000", "STREAMS", "s", ">"])
-            .query(&mut r)
-            .unwrap();
+        let v: Value = q(
+            &mut r,
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "c",
+                "BLOCK",
+                "5000",
+                "STREAMS",
+                "s",
+                ">",
+            ],
+        );
         v
     });
     std::thread::sleep(Duration::from_millis(300));
-    let _: String = redis::cmd("XADD")
-        .arg(&["s", "2-0", "new", "2"])
-        .query(&mut c)
-        .unwrap();
+    let _: String = q(&mut c, &["XADD", "s", "2-0", "new", "2"]);
     for v in [reader.join().unwrap(), group_reader.join().unwrap()] {
         let streams = array(&v);
         let s = array(&streams[0]);
         let entries = parse_entries_raw(&s[1]);
         assert_eq!(entries, vec!["2-0".to_string()]);
     }
-    let pending: Value = redis::cmd("XPENDING")
-        .arg(&["s", "g"])
-        .query(&mut c)
-        .unwrap();
+    let pending: Value = q(&mut c, &["XPENDING", "s", "g"]);
     assert_eq!(array(&pending)[0], Value::Int(1));
     // A timeout replies nil.
-    let v: Value = redis::cmd("XREAD")
-        .arg(&["BLOCK", "50", "STREAMS", "s", "$"])
-        .query(&mut c)
-        .unwrap();
+    let v: Value = q(&mut c, &["XREAD", "BLOCK", "50", "STREAMS", "s", "$"]);
     assert_eq!(v, Value::Nil);
 }
 

@@ -65,35 +65,38 @@ fn wait(ctx: &mut Ctx<'_>, args: &[&[u8]], keys: &[&[u8]], kind: Kind, deadline:
     );
 }
 
-/// The first of `keys` holding a non-empty list; Err after replying
-/// WRONGTYPE.
-fn first_list<'k>(ctx: &mut Ctx<'_>, keys: &[&'k [u8]]) -> Result<Option<&'k [u8]>, ()> {
+/// The first of `keys` for which `nonempty` says Ok(true); Err after
+/// replying WRONGTYPE for a key of another type met first.
+fn first_ready<'k, E>(
+    ctx: &mut Ctx<'_>,
+    keys: &[&'k [u8]],
+    nonempty: impl Fn(&mut Ctx<'_>, &[u8]) -> Result<bool, E>,
+) -> Result<Option<&'k [u8]>, ()> {
     for &key in keys {
-        match write_list(&mut ctx.ks, key) {
+        match nonempty(ctx, key) {
             Err(_) => {
                 ctx.out.error(err::WRONGTYPE);
                 return Err(());
             }
-            Ok(Some(l)) if !l.is_empty() => return Ok(Some(key)),
-            _ => {}
+            Ok(true) => return Ok(Some(key)),
+            Ok(false) => {}
         }
     }
     Ok(None)
 }
 
-/// The first of `keys` holding a sorted set; Err after replying WRONGTYPE.
+/// The first of `keys` holding a non-empty list.
+fn first_list<'k>(ctx: &mut Ctx<'_>, keys: &[&'k [u8]]) -> Result<Option<&'k [u8]>, ()> {
+    first_ready(ctx, keys, |ctx, key| {
+        write_list(&mut ctx.ks, key).map(|l| l.is_some_and(|l| !l.is_empty()))
+    })
+}
+
+/// The first of `keys` holding a sorted set.
 fn first_zset<'k>(ctx: &mut Ctx<'_>, keys: &[&'k [u8]]) -> Result<Option<&'k [u8]>, ()> {
-    for &key in keys {
-        match write_zset(&mut ctx.ks, key) {
-            Err(_) => {
-                ctx.out.error(err::WRONGTYPE);
-                return Err(());
-            }
-            Ok(Some(z)) if !z.is_empty() => return Ok(Some(key)),
-            _ => {}
-        }
-    }
-    Ok(None)
+    first_ready(ctx, keys, |ctx, key| {
+        write_zset(&mut ctx.ks, key).map(|z| z.is_some_and(|z| !z.is_empty()))
+    })
 }
 
 fn blpop(ctx: &mut Ctx<'_>, args: &[&[u8]]) {

@@ -100,7 +100,8 @@ fn exec(ctx: &mut Ctx<'_>, _args: &[&[u8]]) {
         let Some(cmd) = resolve(&srv.commands, args) else {
             continue;
         };
-        if cmd.spec.key_specs.is_empty() {
+        // Scripts lock every shard themselves (they may touch undeclared keys).
+        if cmd.spec.key_specs.is_empty() || cmd.spec.group == "scripting" {
             // Keyless: may be whole-keyspace (FLUSHALL, KEYS, SWAPDB...).
             // Its `lock_all` must not release locks mid-transaction.
             all = true;

@@ -32,11 +32,10 @@ pub fn register(t: &mut CommandTable) {
 
 /// Splits `numkeys key... arg...` (args[2..]); `fcall` words the
 /// non-integer error as FCALL does.
-fn split_keys<'a>(
-    ctx: &mut Ctx<'_>,
-    args: &'a [&'a [u8]],
-    fcall: bool,
-) -> Option<(&'a [&'a [u8]], &'a [&'a [u8]])> {
+/// The keys and the other arguments of a script call.
+type KeysArgs<'a> = (&'a [&'a [u8]], &'a [&'a [u8]]);
+
+fn split_keys<'a>(ctx: &mut Ctx<'_>, args: &'a [&'a [u8]], fcall: bool) -> Option<KeysArgs<'a>> {
     let Some(n) = crate::util::parse_i64(args[2]) else {
         ctx.error(if fcall {
             "ERR Bad number of keys provided"
@@ -92,7 +91,7 @@ fn fcall_generic(ctx: &mut Ctx<'_>, args: &[&[u8]], ro: bool) {
         return;
     };
     ctx.ks.lock_all();
-    lua::engine().fcall(ctx, args[1], keys, argv, ro);
+    lua::engine().fcall(ctx, args, args[1], keys, argv, ro);
 }
 
 fn fcall(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
@@ -375,9 +374,7 @@ fn function_stats(ctx: &mut Ctx<'_>, _args: &[&[u8]]) {
             out.bulk(b"name");
             out.bulk(name.as_bytes());
             out.bulk(b"command");
-            out.array(fargs.len() + 2);
-            out.bulk(b"fcall");
-            out.bulk(name.as_bytes());
+            out.array(fargs.len());
             for a in &fargs {
                 out.bulk(a);
             }

@@ -87,6 +87,26 @@ fn stream_ref<'k>(ks: &'k mut Keyspace<'_>, key: &[u8]) -> Result<Option<&'k Str
     }
 }
 
+/// The stream of a lookup, or None after the WRONGTYPE reply or, for a
+/// missing key, the reply `absent` writes.
+fn found<T>(
+    r: Result<Option<T>, ()>,
+    out: &mut ReplyBuf,
+    absent: impl FnOnce(&mut ReplyBuf),
+) -> Option<T> {
+    match r {
+        Err(()) => {
+            out.error(err::WRONGTYPE);
+            None
+        }
+        Ok(None) => {
+            absent(out);
+            None
+        }
+        Ok(s) => s,
+    }
+}
+
 /// Node limits from the configuration.
 fn limits(ctx: &Ctx<'_>) -> NodeLimits {
     let cfg = ctx.srv.config.read();
@@ -206,6 +226,11 @@ fn strict_id(ctx: &mut Ctx<'_>, arg: &[u8]) -> Option<StreamId> {
     }
 }
 
+/// Strict IDs for all of `args`, or the error reply for the first bad one.
+fn strict_ids(ctx: &mut Ctx<'_>, args: &[&[u8]]) -> Option<Vec<StreamId>> {
+    args.iter().map(|a| strict_id(ctx, a)).collect()
+}
+
 /// An interval bound (`(` for exclusive), as `streamParseIntervalIDOrReply`.
 fn interval_id(ctx: &mut Ctx<'_>, arg: &[u8], missing_seq: u64) -> Option<(StreamId, bool)> {
     let ex = arg.len() > 1 && arg[0] == b'(';
@@ -221,6 +246,31 @@ fn interval_id(ctx: &mut Ctx<'_>, arg: &[u8], missing_seq: u64) -> Option<(Strea
             None
         }
     }
+}
+
+/// The start of an interval: an exclusive bound moves past its ID.
+fn interval_start(ctx: &mut Ctx<'_>, arg: &[u8]) -> Option<StreamId> {
+    interval_bound(ctx, arg, false)
+}
+
+/// The end of an interval: an exclusive bound moves before its ID.
+fn interval_end(ctx: &mut Ctx<'_>, arg: &[u8]) -> Option<StreamId> {
+    interval_bound(ctx, arg, true)
+}
+
+/// An interval start or `end` with an exclusive bound moved inwards, or
+/// the error reply.
+fn interval_bound(ctx: &mut Ctx<'_>, arg: &[u8], end: bool) -> Option<StreamId> {
+    let (missing_seq, which) = if end { (u64::MAX, "end") } else { (0, "start") };
+    let (id, ex) = interval_id(ctx, arg, missing_seq)?;
+    if !ex {
+        return Some(id);
+    }
+    let moved = if end { id.decr() } else { id.incr() };
+    if moved.is_none() {
+        ctx.error(&format!("ERR invalid {which} ID for the interval"));
+    }
+    moved
 }
 
 /// Redis's `streamIncrID`, which wraps to 0-0 after the largest ID.
@@ -294,6 +344,56 @@ fn nogroup_msg(parts: &[&[u8]]) -> Vec<u8> {
     m
 }
 
+/// The NOGROUP error naming the key first (XPENDING, XCLAIM, XAUTOCLAIM).
+fn reply_nogroup_key(out: &mut ReplyBuf, key: &[u8], group: &[u8]) {
+    let m = nogroup_msg(&[
+        b"NOGROUP No such key '",
+        key,
+        b"' or consumer group '",
+        group,
+        b"'",
+    ]);
+    out.error_bytes(&m);
+}
+
+/// The NOGROUP error naming the group first (XGROUP, XINFO).
+fn reply_nogroup_group(out: &mut ReplyBuf, group: &[u8], key: &[u8]) {
+    let m = nogroup_msg(&[
+        b"NOGROUP No such consumer group '",
+        group,
+        b"' for key name '",
+        key,
+        b"'",
+    ]);
+    out.error_bytes(&m);
+}
+
+/// Whether the stream at `key` has group `group` (false when there is no
+/// key); None after the WRONGTYPE reply.
+fn has_group(ctx: &mut Ctx<'_>, key: &[u8], group: &[u8]) -> Option<bool> {
+    match stream_mut(&mut ctx.ks, key) {
+        Err(()) => {
+            ctx.error(err::WRONGTYPE);
+            None
+        }
+        Ok(None) => Some(false),
+        Ok(Some(s)) => Some(s.groups.contains_key(group)),
+    }
+}
+
+/// Like [`has_group`], replying NOGROUP when the group is missing: true
+/// only when the command may go on.
+fn require_group(ctx: &mut Ctx<'_>, key: &[u8], group: &[u8]) -> bool {
+    match has_group(ctx, key, group) {
+        None => false,
+        Some(true) => true,
+        Some(false) => {
+            reply_nogroup_key(ctx.out, key, group);
+            false
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // XADD / XTRIM
 // ---------------------------------------------------------------------------
@@ -321,7 +421,7 @@ fn parse_add_trim(ctx: &mut Ctx<'_>, args: &[&[u8]], xadd: bool) -> Option<AddTr
         let opt = args[i];
         if xadd && c_str(opt) == b"*" {
             break;
-        } else if kw(opt, "maxlen") && moreargs > 0 {
+        } else if (kw(opt, "maxlen") || kw(opt, "minid")) && moreargs > 0 {
             if strategy.is_some() {
                 ctx.error("ERR syntax error, MAXLEN and MINID options at the same time are not compatible");
                 return None;
@@ -334,29 +434,17 @@ fn parse_add_trim(ctx: &mut Ctx<'_>, args: &[&[u8]], xadd: bool) -> Option<AddTr
             } else if moreargs >= 2 && next == b"=" {
                 i += 1;
             }
-            let v = crate::cmd::arg_i64(ctx, args[i + 1])?;
-            if v < 0 {
-                ctx.error("ERR The MAXLEN argument must be >= 0.");
-                return None;
-            }
+            strategy = Some(if kw(opt, "maxlen") {
+                let v = crate::cmd::arg_i64(ctx, args[i + 1])?;
+                if v < 0 {
+                    ctx.error("ERR The MAXLEN argument must be >= 0.");
+                    return None;
+                }
+                TrimStrategy::MaxLen(v as u64)
+            } else {
+                TrimStrategy::MinId(strict_id(ctx, args[i + 1])?)
+            });
             i += 1;
-            strategy = Some(TrimStrategy::MaxLen(v as u64));
-        } else if kw(opt, "minid") && moreargs > 0 {
-            if strategy.is_some() {
-                ctx.error("ERR syntax error, MAXLEN and MINID options at the same time are not compatible");
-                return None;
-            }
-            approx = false;
-            let next = c_str(args[i + 1]);
-            if moreargs >= 2 && next == b"~" {
-                approx = true;
-                i += 1;
-            } else if moreargs >= 2 && next == b"=" {
-                i += 1;
-            }
-            let m = strict_id(ctx, args[i + 1])?;
-            i += 1;
-            strategy = Some(TrimStrategy::MinId(m));
         } else if kw(opt, "limit") && moreargs > 0 {
             let v = crate::cmd::arg_i64(ctx, args[i + 1])?;
             if v < 0 {
@@ -530,17 +618,10 @@ fn xtrim(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     let Some(t) = p.trim else {
         return;
     };
-    let n = match stream_mut(&mut ctx.ks, key) {
-        Err(()) => {
-            ctx.error(err::WRONGTYPE);
-            return;
-        }
-        Ok(None) => {
-            ctx.out.int(0);
-            return;
-        }
-        Ok(Some(s)) => s.trim(t),
+    let Some(s) = found(stream_mut(&mut ctx.ks, key), ctx.out, |o| o.int(0)) else {
+        return;
     };
+    let n = s.trim(t);
     if n > 0 {
         ctx.ks.modified(key);
         ctx.ks.notify(STREAM, "xtrim", key);
@@ -558,30 +639,12 @@ fn range_generic(ctx: &mut Ctx<'_>, args: &[&[u8]], rev: bool) {
     } else {
         (args[2], args[3])
     };
-    let Some((mut start, sex)) = interval_id(ctx, sarg, 0) else {
+    let Some(start) = interval_start(ctx, sarg) else {
         return;
     };
-    if sex {
-        match start.incr() {
-            Some(i) => start = i,
-            None => {
-                ctx.error("ERR invalid start ID for the interval");
-                return;
-            }
-        }
-    }
-    let Some((mut end, eex)) = interval_id(ctx, earg, u64::MAX) else {
+    let Some(end) = interval_end(ctx, earg) else {
         return;
     };
-    if eex {
-        match end.decr() {
-            Some(i) => end = i,
-            None => {
-                ctx.error("ERR invalid end ID for the interval");
-                return;
-            }
-        }
-    }
     let mut count: i64 = -1;
     let mut j = 4;
     while j < args.len() {
@@ -631,24 +694,12 @@ fn xlen(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
 
 fn xdel(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     let key = args[1];
-    match stream_mut(&mut ctx.ks, key) {
-        Err(()) => {
-            ctx.error(err::WRONGTYPE);
-            return;
-        }
-        Ok(None) => {
-            ctx.out.int(0);
-            return;
-        }
-        Ok(Some(_)) => {}
+    if found(stream_mut(&mut ctx.ks, key), ctx.out, |o| o.int(0)).is_none() {
+        return;
     }
-    let mut ids = Vec::with_capacity(args.len() - 2);
-    for a in &args[2..] {
-        let Some(id) = strict_id(ctx, a) else {
-            return;
-        };
-        ids.push(id);
-    }
+    let Some(ids) = strict_ids(ctx, &args[2..]) else {
+        return;
+    };
     let mut deleted = 0;
     if let Ok(Some(s)) = stream_mut(&mut ctx.ks, key) {
         for id in ids {
@@ -699,16 +750,9 @@ fn xsetid(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         }
     }
     let key = args[1];
-    let s = match stream_mut(&mut ctx.ks, key) {
-        Err(()) => {
-            ctx.error(err::WRONGTYPE);
-            return;
-        }
-        Ok(None) => {
-            ctx.error(err::NO_KEY);
-            return;
-        }
-        Ok(Some(s)) => s,
+    let no_key = |o: &mut ReplyBuf| o.error(err::NO_KEY);
+    let Some(s) = found(stream_mut(&mut ctx.ks, key), ctx.out, no_key) else {
+        return;
     };
     if id < s.max_deleted_id {
         ctx.error("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id");
@@ -753,6 +797,12 @@ fn xread(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         let moreargs = argc - i - 1;
         let o = args[i];
         if kw(o, "block") && moreargs > 0 {
+            if ctx.client.in_script {
+                let name = String::from_utf8_lossy(args[0]);
+                return ctx.error(&format!(
+                    "ERR {name} command is not allowed with BLOCK option from scripts"
+                ));
+            }
             i += 1;
             match crate::blocking::parse_timeout(ctx, args[i], true) {
                 Some(d) => deadline = Some(d),
@@ -1088,6 +1138,17 @@ fn xgroup_help(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     );
 }
 
+/// The ENTRIESREAD value of XGROUP CREATE / SETID (-1 or more), or the
+/// error reply.
+fn entries_read_arg(ctx: &mut Ctx<'_>, arg: &[u8]) -> Option<i64> {
+    let v = crate::cmd::arg_i64(ctx, arg)?;
+    if v < -1 {
+        ctx.error("ERR value for ENTRIESREAD must be positive or -1");
+        return None;
+    }
+    Some(v)
+}
+
 fn xgroup(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     let opt = args[1];
     let argc = args.len();
@@ -1102,13 +1163,9 @@ fn xgroup(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
                 mkstream = true;
                 i += 1;
             } else if kw(args[i], "entriesread") && i + 1 < argc {
-                let Some(v) = crate::cmd::arg_i64(ctx, args[i + 1]) else {
+                let Some(v) = entries_read_arg(ctx, args[i + 1]) else {
                     return;
                 };
-                if v < 0 && v != -1 {
-                    ctx.error("ERR value for ENTRIESREAD must be positive or -1");
-                    return;
-                }
                 entries_read = v;
                 i += 2;
             } else {
@@ -1131,14 +1188,7 @@ fn xgroup(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
             return;
         }
         if !has_group && (kw(opt, "setid") || kw(opt, "createconsumer") || kw(opt, "delconsumer")) {
-            let m = nogroup_msg(&[
-                b"NOGROUP No such consumer group '",
-                grp,
-                b"' for key name '",
-                key,
-                b"'",
-            ]);
-            ctx.out.error_bytes(&m);
+            reply_nogroup_group(ctx.out, grp, key);
             return;
         }
     }
@@ -1190,13 +1240,9 @@ fn xgroup(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
                 crate::cmd::server::subcommand_syntax_error(ctx, args);
                 return;
             }
-            let Some(v) = crate::cmd::arg_i64(ctx, args[6]) else {
+            let Some(v) = entries_read_arg(ctx, args[6]) else {
                 return;
             };
-            if v < 0 && v != -1 {
-                ctx.error("ERR value for ENTRIESREAD must be positive or -1");
-                return;
-            }
             entries_read = v;
         }
         if let Ok(Some(s)) = stream_mut(&mut ctx.ks, key) {
@@ -1258,25 +1304,16 @@ fn xgroup(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
 
 fn xack(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     let key = args[1];
-    let has = match stream_mut(&mut ctx.ks, key) {
-        Err(()) => {
-            ctx.error(err::WRONGTYPE);
-            return;
-        }
-        Ok(None) => false,
-        Ok(Some(s)) => s.groups.contains_key(args[2]),
+    let Some(has) = has_group(ctx, key, args[2]) else {
+        return;
     };
     if !has {
         ctx.out.int(0);
         return;
     }
-    let mut ids = Vec::with_capacity(args.len() - 3);
-    for a in &args[3..] {
-        let Some(id) = strict_id(ctx, a) else {
-            return;
-        };
-        ids.push(id);
-    }
+    let Some(ids) = strict_ids(ctx, &args[3..]) else {
+        return;
+    };
     let mut n = 0;
     if let Ok(Some(s)) = stream_mut(&mut ctx.ks, key) {
         if let Some(g) = s.groups.get_mut(args[2]) {
@@ -1322,32 +1359,14 @@ fn xpending(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
             return;
         };
         count = c.max(0);
-        let Some((s, sex)) = interval_id(ctx, args[startidx], 0) else {
+        let Some(s) = interval_start(ctx, args[startidx]) else {
             return;
         };
         start = s;
-        if sex {
-            match start.incr() {
-                Some(i) => start = i,
-                None => {
-                    ctx.error("ERR invalid start ID for the interval");
-                    return;
-                }
-            }
-        }
-        let Some((e, eex)) = interval_id(ctx, args[startidx + 1], u64::MAX) else {
+        let Some(e) = interval_end(ctx, args[startidx + 1]) else {
             return;
         };
         end = e;
-        if eex {
-            match end.decr() {
-                Some(i) => end = i,
-                None => {
-                    ctx.error("ERR invalid end ID for the interval");
-                    return;
-                }
-            }
-        }
         if startidx + 3 < argc {
             consumer = Some(args[startidx + 3]);
         }
@@ -1362,14 +1381,7 @@ fn xpending(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         Ok(s) => s,
     };
     let Some(g) = s.and_then(|s| s.groups.get(args[2])) else {
-        let m = nogroup_msg(&[
-            b"NOGROUP No such key '",
-            args[1],
-            b"' or consumer group '",
-            args[2],
-            b"'",
-        ]);
-        out.error_bytes(&m);
+        reply_nogroup_key(out, args[1], args[2]);
         return;
     };
     if justinfo {
@@ -1443,33 +1455,122 @@ fn xpending(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     out.end_deferred(d, Aggregate::Array, n);
 }
 
+/// `min-idle-time` of XCLAIM / XAUTOCLAIM (negative counts as 0), or the
+/// error reply naming `cmd`.
+fn parse_min_idle(ctx: &mut Ctx<'_>, arg: &[u8], cmd: &str) -> Option<i64> {
+    match crate::util::parse_i64(arg) {
+        Some(v) => Some(v.max(0)),
+        None => {
+            ctx.error(&format!("ERR Invalid min-idle-time argument for {cmd}"));
+            None
+        }
+    }
+}
+
+/// Ownership changes shared by XCLAIM and XAUTOCLAIM.
+struct Claimer<'a> {
+    /// The claiming consumer.
+    cname: &'a [u8],
+    now: i64,
+    /// The consumer has been looked up (and created when missing).
+    have_consumer: bool,
+    /// This command created the consumer.
+    created: bool,
+    /// Something in the group changed.
+    changed: bool,
+}
+
+impl<'a> Claimer<'a> {
+    fn new(cname: &'a [u8], now: i64) -> Self {
+        Claimer {
+            cname,
+            now,
+            have_consumer: false,
+            created: false,
+            changed: false,
+        }
+    }
+
+    /// Gives pending entry `id` to the claiming consumer. `old_owner` is
+    /// None for an entry FORCE has just added to the PEL; a negative
+    /// `retrycount` bumps the delivery count unless `justid`.
+    fn claim(
+        &mut self,
+        g: &mut Group,
+        id: StreamId,
+        old_owner: Option<&[u8]>,
+        delivery_time: i64,
+        retrycount: i64,
+        justid: bool,
+    ) {
+        let (cname, now) = (self.cname, self.now);
+        if !self.have_consumer {
+            let (c, cr) = g.consumer_or_create(cname, now);
+            c.seen_time = now;
+            self.created |= cr;
+            self.have_consumer = true;
+        }
+        if old_owner != Some(cname) {
+            if let Some(c) = old_owner.and_then(|o| g.consumers.get_mut(o)) {
+                c.pel.remove(&id);
+            }
+            if let Some(c) = g.consumers.get_mut(cname) {
+                c.pel.insert(id);
+            }
+        }
+        let pe = g.pel.get_mut(&id).expect("pending");
+        pe.consumer = cname.into();
+        pe.delivery_time = delivery_time;
+        if retrycount >= 0 {
+            pe.delivery_count = retrycount as u64;
+        } else if !justid {
+            pe.delivery_count += 1;
+        }
+        if let Some(c) = g.consumers.get_mut(cname) {
+            c.active_time = now;
+        }
+        self.changed = true;
+    }
+
+    /// Counts the change (`dirty` as well when `dirty`) and signals a
+    /// consumer the command created.
+    fn finish(self, ctx: &mut Ctx<'_>, key: &[u8], dirty_too: bool) {
+        if self.changed || dirty_too {
+            dirty(ctx);
+        }
+        if self.created {
+            ctx.ks.notify(STREAM, "xgroup-createconsumer", key);
+        }
+    }
+}
+
+/// A claimed entry: its ID under JUSTID, else the entry itself.
+fn reply_claimed(out: &mut ReplyBuf, s: &Stream, id: StreamId, justid: bool) {
+    if justid {
+        reply_id(out, id);
+    } else if let Some(e) = s.get(id) {
+        reply_entry(out, &e);
+    } else {
+        out.null();
+    }
+}
+
+/// An integer option argument of XCLAIM, or its error reply.
+fn xclaim_int(ctx: &mut Ctx<'_>, arg: &[u8], opt: &str) -> Option<i64> {
+    let v = crate::util::parse_i64(arg);
+    if v.is_none() {
+        ctx.error(&format!("ERR Invalid {opt} option argument for XCLAIM"));
+    }
+    v
+}
+
 fn xclaim(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     let key = args[1];
-    let has = match stream_mut(&mut ctx.ks, key) {
-        Err(()) => {
-            ctx.error(err::WRONGTYPE);
-            return;
-        }
-        Ok(None) => false,
-        Ok(Some(s)) => s.groups.contains_key(args[2]),
-    };
-    if !has {
-        let m = nogroup_msg(&[
-            b"NOGROUP No such key '",
-            key,
-            b"' or consumer group '",
-            args[2],
-            b"'",
-        ]);
-        ctx.out.error_bytes(&m);
+    if !require_group(ctx, key, args[2]) {
         return;
     }
-    let minidle = match crate::util::parse_i64(args[4]) {
-        Some(v) => v.max(0),
-        None => {
-            ctx.error("ERR Invalid min-idle-time argument for XCLAIM");
-            return;
-        }
+    let Some(minidle) = parse_min_idle(ctx, args[4], "XCLAIM") else {
+        return;
     };
     let mut ids = Vec::new();
     let mut j = 5;
@@ -1495,31 +1596,22 @@ fn xclaim(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
             justid = true;
         } else if kw(opt, "idle") && moreargs > 0 {
             j += 1;
-            match crate::util::parse_i64(args[j]) {
-                Some(v) => deliverytime = now.wrapping_sub(v),
-                None => {
-                    ctx.error("ERR Invalid IDLE option argument for XCLAIM");
-                    return;
-                }
-            }
+            let Some(v) = xclaim_int(ctx, args[j], "IDLE") else {
+                return;
+            };
+            deliverytime = now.wrapping_sub(v);
         } else if kw(opt, "time") && moreargs > 0 {
             j += 1;
-            match crate::util::parse_i64(args[j]) {
-                Some(v) => deliverytime = v,
-                None => {
-                    ctx.error("ERR Invalid TIME option argument for XCLAIM");
-                    return;
-                }
-            }
+            let Some(v) = xclaim_int(ctx, args[j], "TIME") else {
+                return;
+            };
+            deliverytime = v;
         } else if kw(opt, "retrycount") && moreargs > 0 {
             j += 1;
-            match crate::util::parse_i64(args[j]) {
-                Some(v) => retrycount = v,
-                None => {
-                    ctx.error("ERR Invalid RETRYCOUNT option argument for XCLAIM");
-                    return;
-                }
-            }
+            let Some(v) = xclaim_int(ctx, args[j], "RETRYCOUNT") else {
+                return;
+            };
+            retrycount = v;
         } else if kw(opt, "lastid") && moreargs > 0 {
             j += 1;
             let Some(l) = strict_id(ctx, args[j]) else {
@@ -1535,14 +1627,9 @@ fn xclaim(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         }
         j += 1;
     }
-    if deliverytime != -1 {
-        if deliverytime < 0 || deliverytime > now {
-            deliverytime = now;
-        }
-    } else {
+    if deliverytime < 0 || deliverytime > now {
         deliverytime = now;
     }
-    let cname = args[3];
     let out = &mut *ctx.out;
     let Ok(Some(s)) = stream_mut(&mut ctx.ks, key) else {
         return;
@@ -1553,17 +1640,15 @@ fn xclaim(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
             g.last_id = last_id;
         }
     }
-    let mut created = false;
-    let mut have_consumer = false;
+    let mut claimer = Claimer::new(args[3], now);
     let d = out.begin_deferred();
     let mut n = 0usize;
-    let mut changed = false;
     for id in ids {
         let exists = s.get(id).is_some();
         let g = s.groups.get_mut(args[2]).expect("group");
         if !exists {
             if g.ack(id) {
-                changed = true;
+                claimer.changed = true;
             }
             continue;
         }
@@ -1589,73 +1674,23 @@ fn xclaim(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         if !fresh && minidle != 0 && now - dtime < minidle {
             continue;
         }
-        if !have_consumer {
-            let (c, cr) = g.consumer_or_create(cname, now);
-            c.seen_time = now;
-            created |= cr;
-            have_consumer = true;
-        }
-        if fresh || *old_owner != *cname {
-            if !fresh {
-                if let Some(c) = g.consumers.get_mut(&old_owner) {
-                    c.pel.remove(&id);
-                }
-            }
-            if let Some(c) = g.consumers.get_mut(cname) {
-                c.pel.insert(id);
-            }
-        }
-        let pe = g.pel.get_mut(&id).expect("pending");
-        pe.consumer = cname.into();
-        pe.delivery_time = deliverytime;
-        if retrycount >= 0 {
-            pe.delivery_count = retrycount as u64;
-        } else if !justid {
-            pe.delivery_count += 1;
-        }
-        if let Some(c) = g.consumers.get_mut(cname) {
-            c.active_time = now;
-        }
-        changed = true;
-        if justid {
-            reply_id(out, id);
-        } else if let Some(e) = s.get(id) {
-            reply_entry(out, &e);
-        } else {
-            out.null();
-        }
+        let old_owner = (!fresh).then_some(&*old_owner);
+        claimer.claim(g, id, old_owner, deliverytime, retrycount, justid);
+        reply_claimed(out, s, id, justid);
         n += 1;
     }
     out.end_deferred(d, Aggregate::Array, n);
-    if changed || !last_id.is_zero() {
-        dirty(ctx);
-    }
-    if created {
-        ctx.ks.notify(STREAM, "xgroup-createconsumer", key);
-    }
+    claimer.finish(ctx, key, !last_id.is_zero());
 }
 
 fn xautoclaim(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     let key = args[1];
-    let minidle = match crate::util::parse_i64(args[4]) {
-        Some(v) => v.max(0),
-        None => {
-            ctx.error("ERR Invalid min-idle-time argument for XAUTOCLAIM");
-            return;
-        }
-    };
-    let Some((mut start, sex)) = interval_id(ctx, args[5], 0) else {
+    let Some(minidle) = parse_min_idle(ctx, args[4], "XAUTOCLAIM") else {
         return;
     };
-    if sex {
-        match start.incr() {
-            Some(i) => start = i,
-            None => {
-                ctx.error("ERR invalid start ID for the interval");
-                return;
-            }
-        }
-    }
+    let Some(start) = interval_start(ctx, args[5]) else {
+        return;
+    };
     let mut count: i64 = 100;
     let mut justid = false;
     let mut j = 6;
@@ -1687,27 +1722,10 @@ fn xautoclaim(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         }
         j += 1;
     }
-    let has = match stream_mut(&mut ctx.ks, key) {
-        Err(()) => {
-            ctx.error(err::WRONGTYPE);
-            return;
-        }
-        Ok(None) => false,
-        Ok(Some(s)) => s.groups.contains_key(args[2]),
-    };
-    if !has {
-        let m = nogroup_msg(&[
-            b"NOGROUP No such key '",
-            key,
-            b"' or consumer group '",
-            args[2],
-            b"'",
-        ]);
-        ctx.out.error_bytes(&m);
+    if !require_group(ctx, key, args[2]) {
         return;
     }
     let now = ctx.now_ms();
-    let cname = args[3];
     let out = &mut *ctx.out;
     let Ok(Some(s)) = stream_mut(&mut ctx.ks, key) else {
         return;
@@ -1715,20 +1733,14 @@ fn xautoclaim(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     let mut attempts = count.saturating_mul(10);
     let mut deleted: Vec<StreamId> = Vec::new();
     let mut claimed = 0usize;
-    let mut created = false;
-    let mut have_consumer = false;
-    let mut changed = false;
+    let mut claimer = Claimer::new(args[3], now);
     let mut cursor = start;
     let mut last_examined: Option<StreamId> = None;
     let mut eof = false;
     out.array(3);
-    let d_end = out.begin_deferred();
     let mut body = ReplyBuf::new();
     body.set_resp3(out.resp3());
-    loop {
-        if attempts == 0 || count == 0 {
-            break;
-        }
+    while attempts > 0 && count > 0 {
         attempts -= 1;
         let next = {
             let g = &s.groups[args[2]];
@@ -1739,68 +1751,27 @@ fn xautoclaim(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
             break;
         };
         last_examined = Some(id);
-        cursor = match id.incr() {
-            Some(c) => c,
-            None => {
-                // Nothing can follow the largest ID.
-                StreamId::MAX
-            }
-        };
+        // Nothing can follow the largest ID.
+        cursor = id.incr().unwrap_or(StreamId::MAX);
         let exists = s.get(id).is_some();
         let g = s.groups.get_mut(args[2]).expect("group");
         if !exists {
             g.ack(id);
             deleted.push(id);
             count -= 1;
-            changed = true;
-            if id == StreamId::MAX {
-                eof = true;
-                break;
-            }
-            continue;
-        }
-        let (dtime, owner) = {
-            let pe = &g.pel[&id];
-            (pe.delivery_time, pe.consumer.clone())
-        };
-        if minidle != 0 && now - dtime < minidle {
-            if id == StreamId::MAX {
-                eof = true;
-                break;
-            }
-            continue;
-        }
-        if !have_consumer {
-            let (c, cr) = g.consumer_or_create(cname, now);
-            c.seen_time = now;
-            created |= cr;
-            have_consumer = true;
-        }
-        if *owner != *cname {
-            if let Some(c) = g.consumers.get_mut(&owner) {
-                c.pel.remove(&id);
-            }
-            if let Some(c) = g.consumers.get_mut(cname) {
-                c.pel.insert(id);
+            claimer.changed = true;
+        } else {
+            let (dtime, owner) = {
+                let pe = &g.pel[&id];
+                (pe.delivery_time, pe.consumer.clone())
+            };
+            if minidle == 0 || now - dtime >= minidle {
+                claimer.claim(g, id, Some(&owner[..]), now, -1, justid);
+                reply_claimed(&mut body, s, id, justid);
+                claimed += 1;
+                count -= 1;
             }
         }
-        let pe = g.pel.get_mut(&id).expect("pending");
-        pe.consumer = cname.into();
-        pe.delivery_time = now;
-        if !justid {
-            pe.delivery_count += 1;
-        }
-        if let Some(c) = g.consumers.get_mut(cname) {
-            c.active_time = now;
-        }
-        changed = true;
-        if justid {
-            reply_id(&mut body, id);
-        } else if let Some(e) = s.get(id) {
-            reply_entry(&mut body, &e);
-        }
-        claimed += 1;
-        count -= 1;
         if id == StreamId::MAX {
             eof = true;
             break;
@@ -1820,7 +1791,6 @@ fn xautoclaim(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
             None => StreamId::MIN,
         }
     };
-    let _ = d_end;
     reply_id(out, next_cursor);
     out.array(claimed);
     out.raw(body.as_bytes());
@@ -1828,12 +1798,7 @@ fn xautoclaim(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     for id in deleted {
         reply_id(out, id);
     }
-    if changed {
-        dirty(ctx);
-    }
-    if created {
-        ctx.ks.notify(STREAM, "xgroup-createconsumer", key);
-    }
+    claimer.finish(ctx, key, false);
 }
 
 // ---------------------------------------------------------------------------
@@ -1855,11 +1820,31 @@ fn xinfo_help(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     );
 }
 
-fn reply_lag(out: &mut ReplyBuf, s: &Stream, g: &Group) {
+/// The `last-delivered-id`, `entries-read` and `lag` fields of a group.
+fn reply_group_position(out: &mut ReplyBuf, s: &Stream, g: &Group) {
+    out.bulk(b"last-delivered-id");
+    reply_id(out, g.last_id);
+    out.bulk(b"entries-read");
+    match g.entries_read {
+        Some(n) => out.int(n as i64),
+        None => out.null(),
+    }
+    out.bulk(b"lag");
     match s.group_lag(g) {
         Some(l) => out.int(l as i64),
         None => out.null(),
     }
+}
+
+/// XINFO STREAM FULL: the `pel-count` field and the head of `pending`
+/// (at most `count` entries, 0 = all); returns how many follow.
+fn reply_pel_head(out: &mut ReplyBuf, len: usize, count: usize) -> usize {
+    out.bulk(b"pel-count");
+    out.int(len as i64);
+    out.bulk(b"pending");
+    let n = if count == 0 { len } else { len.min(count) };
+    out.array(n);
+    n
 }
 
 fn xinfo(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
@@ -1867,27 +1852,13 @@ fn xinfo(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
     let key = args[2];
     let now = ctx.now_ms();
     let out = &mut *ctx.out;
-    let s = match stream_ref(&mut ctx.ks, key) {
-        Err(()) => {
-            out.error(err::WRONGTYPE);
-            return;
-        }
-        Ok(None) => {
-            out.error(err::NO_KEY);
-            return;
-        }
-        Ok(Some(s)) => s,
+    let no_key = |o: &mut ReplyBuf| o.error(err::NO_KEY);
+    let Some(s) = found(stream_ref(&mut ctx.ks, key), out, no_key) else {
+        return;
     };
     if kw(opt, "consumers") && args.len() == 4 {
         let Some(g) = s.groups.get(args[3]) else {
-            let m = nogroup_msg(&[
-                b"NOGROUP No such consumer group '",
-                args[3],
-                b"' for key name '",
-                key,
-                b"'",
-            ]);
-            out.error_bytes(&m);
+            reply_nogroup_group(out, args[3], key);
             return;
         };
         out.array(g.consumers.len());
@@ -1916,15 +1887,7 @@ fn xinfo(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
             out.int(g.consumers.len() as i64);
             out.bulk(b"pending");
             out.int(g.pel.len() as i64);
-            out.bulk(b"last-delivered-id");
-            reply_id(out, g.last_id);
-            out.bulk(b"entries-read");
-            match g.entries_read {
-                Some(n) => out.int(n as i64),
-                None => out.null(),
-            }
-            out.bulk(b"lag");
-            reply_lag(out, s, g);
+            reply_group_position(out, s, g);
         }
     } else if kw(opt, "stream") {
         let optv = &args[3..];
@@ -1993,24 +1956,8 @@ fn xinfo(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
                 out.map(7);
                 out.bulk(b"name");
                 out.bulk(name);
-                out.bulk(b"last-delivered-id");
-                reply_id(out, g.last_id);
-                out.bulk(b"entries-read");
-                match g.entries_read {
-                    Some(n) => out.int(n as i64),
-                    None => out.null(),
-                }
-                out.bulk(b"lag");
-                reply_lag(out, s, g);
-                out.bulk(b"pel-count");
-                out.int(g.pel.len() as i64);
-                out.bulk(b"pending");
-                let n = if count == 0 {
-                    g.pel.len()
-                } else {
-                    g.pel.len().min(count)
-                };
-                out.array(n);
+                reply_group_position(out, s, g);
+                let n = reply_pel_head(out, g.pel.len(), count);
                 for (id, pe) in g.pel.iter().take(n) {
                     out.array(4);
                     reply_id(out, *id);
@@ -2028,15 +1975,7 @@ fn xinfo(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
                     out.int(c.seen_time);
                     out.bulk(b"active-time");
                     out.int(c.active_time);
-                    out.bulk(b"pel-count");
-                    out.int(c.pel.len() as i64);
-                    out.bulk(b"pending");
-                    let n = if count == 0 {
-                        c.pel.len()
-                    } else {
-                        c.pel.len().min(count)
-                    };
-                    out.array(n);
+                    let n = reply_pel_head(out, c.pel.len(), count);
                     for id in c.pel.iter().take(n) {
                         let pe = &g.pel[id];
                         out.array(3);

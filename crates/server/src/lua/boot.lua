@@ -90,8 +90,8 @@ local function api(f)
             return raw_unpack(r, 1, tmaxn(r))
         end
         local e = r[2]
-        if type(e) == 'table' and e[Fail] then
-            return false, e[Fail]
+        if type(e) == 'table' and raw_rawget(e, Fail) then
+            return false, raw_rawget(e, Fail)
         end
         return false, e
     end)
@@ -108,7 +108,8 @@ local function handler(err)
         if info.what ~= 'C' and info.source ~= '=kvik' then break end
         lvl = lvl + 1
     end
-    if type(err) ~= 'table' then
+    -- A protected (shared) table is not written to: it becomes a message.
+    if type(err) ~= 'table' or real[err] then
         err = { err = 'ERR ' .. tostring(err) }
     end
     if info then
@@ -120,21 +121,22 @@ end
 
 -- ---------------------------------------------------------------------
 -- Time limit / SCRIPT KILL: a count hook on every thread of the VM.
-local tick
-local function tick_line()
-    tick()
-end
-tick = function()
+local tick, tick_line
+-- `level` is the stack level of the code being run, seen from here.
+local function check(level)
     local verdict = rt.tick()
-    -- Abort only from user code (level 2: the function being run), never
-    -- from the sandbox's own frames (e.g. after the script returned).
-    local info = verdict and getinfo(2, 'S')
+    -- Abort only from user code, never from the sandbox's own frames
+    -- (e.g. after the script returned).
+    local info = verdict and getinfo(level, 'S')
     if info and info.source ~= '=kvik' and info.what ~= 'C' then
         -- Keep failing on every line, so pcall cannot swallow the kill.
         sethook(tick_line, 'l')
         error({ err = verdict })
     end
 end
+-- 1 = check, 2 = the hook, 3 = the code being run
+tick_line = function() check(3) end
+tick = function() check(3) end
 local TICK_COUNT = 100000
 
 -- ---------------------------------------------------------------------
@@ -233,13 +235,19 @@ end
 
 local function co_wrap(f)
     local co = co_wrap_create(f)
-    return function(...)
+    -- Errors propagate like coroutine.wrap's: strings get the position
+    -- of the caller prepended.
+    return cwrap(function(...)
         local r = { co_resume(co, ...) }
         if not r[1] then
-            error(r[2], 0)
+            local e = r[2]
+            if type(e) == 'string' then
+                e = where() .. e
+            end
+            return false, e
         end
-        return raw_unpack(r, 2, tmaxn(r))
-    end
+        return true, raw_unpack(r, 2, tmaxn(r))
+    end)
 end
 
 local function copy(t)
@@ -250,8 +258,55 @@ end
 
 local string_ro = ro(string)
 local math_t = copy(math)
-math_t.random = rt.random
-math_t.randomseed = rt.randomseed
+local floor = math.floor
+local function trunc(x)
+    if x >= 0 then return floor(x) end
+    return -floor(-x)
+end
+-- luaL_checkint: the integer, or nil and the error message.
+local function checkint(loc, fname, n, argc, v)
+    local x = tonumber(v)
+    if x == nil then
+        local got = n > argc and 'no value' or type(v)
+        return nil, loc .. 'bad argument #' .. n .. " to '" .. fname .. "' (number expected, got " .. got .. ')'
+    end
+    return trunc(x)
+end
+-- Redis's math.random: Lua's algorithm over a portable 48-bit PRNG.
+math_t.random = cwrap(function(...)
+    local loc = where()
+    local argc = select('#', ...)
+    local r = (rt.rand48() % 2147483647) / 2147483647
+    if argc == 0 then
+        return true, r
+    end
+    local a, b = ...
+    if argc == 1 then
+        local u, e = checkint(loc, 'random', 1, argc, a)
+        if not u then return false, e end
+        if u < 1 then
+            return false, loc .. "bad argument #1 to 'random' (interval is empty)"
+        end
+        return true, floor(r * u) + 1
+    elseif argc == 2 then
+        local l, e = checkint(loc, 'random', 1, argc, a)
+        if not l then return false, e end
+        local u, e2 = checkint(loc, 'random', 2, argc, b)
+        if not u then return false, e2 end
+        if l > u then
+            return false, loc .. "bad argument #2 to 'random' (interval is empty)"
+        end
+        return true, floor(r * (u - l + 1)) + l
+    end
+    return false, loc .. 'wrong number of arguments'
+end)
+math_t.randomseed = cwrap(function(...)
+    local loc = where()
+    local seed, e = checkint(loc, 'randomseed', 1, select('#', ...), (...))
+    if not seed then return false, e end
+    rt.srand48(seed)
+    return true
+end)
 local table_t = copy(table)
 local co_t = copy(coroutine)
 co_t.create = co_wrap_create
@@ -268,7 +323,7 @@ G.collectgarbage = collectgarbage
 G.coroutine = ro(co_t)
 G.error = error
 G.gcinfo = gcinfo
-G.getmetatable = function(t) return raw_getmetatable(t) end
+G.getmetatable = raw_getmetatable
 G.ipairs = raw_ipairs
 G.load = safe_load
 G.loadstring = safe_loadstring
@@ -278,12 +333,44 @@ G.pairs = safe_pairs
 G.pcall = redis_pcall
 G.rawequal = raw_rawequal
 G.rawget = raw_rawget
-G.rawset = function(t, k, v) return raw_rawset(guard(t), k, v) end
+G.rawset = cwrap(function(...)
+    local loc = where()
+    local argc = select('#', ...)
+    local t, k, v = ...
+    if type(t) ~= 'table' then
+        return false, loc .. "bad argument #1 to 'rawset' (table expected, got " .. (argc < 1 and 'no value' or type(t)) .. ')'
+    end
+    if argc < 2 then
+        return false, loc .. "bad argument #2 to 'rawset' (value expected)"
+    end
+    if argc < 3 then
+        return false, loc .. "bad argument #3 to 'rawset' (value expected)"
+    end
+    if real[t] or t == E then
+        return false, RO
+    end
+    return true, raw_rawset(t, k, v)
+end)
 G.select = select
-G.setmetatable = function(t, m)
-    if t == E then error(RO, 0) end
-    return raw_setmetatable(guard(t), m)
-end
+G.setmetatable = cwrap(function(...)
+    local loc = where()
+    local argc = select('#', ...)
+    local t, m = ...
+    if type(t) ~= 'table' then
+        return false, loc .. "bad argument #1 to 'setmetatable' (table expected, got " .. (argc < 1 and 'no value' or type(t)) .. ')'
+    end
+    if m ~= nil and type(m) ~= 'table' then
+        return false, loc .. "bad argument #2 to 'setmetatable' (nil or table expected)"
+    end
+    if real[t] or t == E then
+        return false, RO
+    end
+    local old = raw_getmetatable(t)
+    if old ~= nil and type(old) ~= 'table' or (type(old) == 'table' and raw_rawget(old, '__metatable') ~= nil) then
+        return false, loc .. 'cannot change a protected metatable'
+    end
+    return true, raw_setmetatable(t, m)
+end)
 G.string = string_ro
 G.table = ro(table_t)
 G.tonumber = tonumber
@@ -325,7 +412,7 @@ local function log(...)
     end
     local level = ...
     if type(level) ~= 'number' then
-        raise('First argument must be a number')
+        raise('First argument must be a number (log level).')
     end
     if level < 0 or level > 3 then
         raise('Invalid debug level.')
@@ -521,9 +608,7 @@ end
 if mode == 'function' then
     local lredis = { register_function = api(register_function) }
     add_common(lredis)
-    for k, v in raw_pairs(G) do
-        LG[k] = v
-    end
+    -- The load-time globals hold the `redis` table only.
     LG.redis = ro_strict(lredis)
 end
 

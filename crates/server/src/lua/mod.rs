@@ -11,7 +11,9 @@
 //!
 //! # Locks
 //!
-//! The VMs live in one process-wide engine behind a mutex ([`engine`]).
+//! The engine is process-wide, behind one mutex ([`engine`]): one Lua
+//! state for EVAL scripts and one for function libraries (as Redis keeps
+//! them apart: SCRIPT FLUSH resets the first, FUNCTION FLUSH the second).
 //! Lock order: shards first, then the engine mutex. Code holding the
 //! engine mutex never locks shards except through the `Ctx` of the
 //! running command, which already holds every shard. Commands that only
@@ -23,7 +25,9 @@
 //! longer than `busy-reply-threshold`, other clients get `-BUSY` (see
 //! [`busy_error`], called by the dispatcher) and may stop the script with
 //! SCRIPT KILL / FUNCTION KILL (a flag the hook polls), unless it already
-//! wrote to the dataset.
+//! wrote to the dataset. A script running for more than a few
+//! milliseconds hands its runtime worker's other connections to a new
+//! thread (`block_in_place`), so they keep being served meanwhile.
 
 pub mod libs;
 pub mod payload;
@@ -116,8 +120,16 @@ pub fn busy_error(cmd: &Command) -> Option<&'static str> {
 
 /// What SCRIPT KILL / FUNCTION KILL replies.
 pub fn kill(function: bool) -> Result<(), &'static str> {
-    if !RUNNING.load(Ordering::Acquire) || RUNNING_FUNCTION.load(Ordering::Relaxed) != function {
+    if !RUNNING.load(Ordering::Acquire) {
         return Err("NOTBUSY No scripts in execution right now.");
+    }
+    let running_function = RUNNING_FUNCTION.load(Ordering::Relaxed);
+    if running_function != function {
+        return Err(if running_function {
+            BUSY_FUNCTION
+        } else {
+            BUSY_SCRIPT
+        });
     }
     if WROTE.load(Ordering::Acquire) {
         return Err("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.");
@@ -126,9 +138,13 @@ pub fn kill(function: bool) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// FUNCTION STATS data: the running function (name, args, ms) and the
-/// library / function counts.
-pub fn stats() -> (Option<(String, Vec<Vec<u8>>, u64)>, usize, usize) {
+/// The running function for FUNCTION STATS: name, command line and
+/// milliseconds it has been running.
+pub type RunningFunction = (String, Vec<Vec<u8>>, u64);
+
+/// FUNCTION STATS data: the running function and the library / function
+/// counts.
+pub fn stats() -> (Option<RunningFunction>, usize, usize) {
     let running = if RUNNING.load(Ordering::Acquire) && RUNNING_FUNCTION.load(Ordering::Relaxed) {
         RUNNING_INFO.lock().clone().map(|(n, a)| {
             let ms = clock_us().saturating_sub(START_US.load(Ordering::Relaxed)) / 1000;
@@ -327,56 +343,9 @@ fn new_vm(mode: &str) -> mlua::Result<Vm> {
         "sha1hex",
         lua.create_function(|_, s: mlua::String| Ok(sha1::hex(&s.as_bytes())))?,
     )?;
+    rt.set("rand48", lua.create_function(|_, ()| Ok(lrand48() as f64))?)?;
     rt.set(
-        "random",
-        lua.create_function(|_, args: MultiValue| {
-            let r = (lrand48() % i32::MAX as u64) as f64 / i32::MAX as f64;
-            let int = |v: &Value| -> Option<f64> {
-                match v {
-                    Value::Integer(i) => Some(*i as f64),
-                    Value::Number(n) => Some(n.trunc()),
-                    Value::String(s) => std::str::from_utf8(&s.as_bytes())
-                        .ok()?
-                        .trim()
-                        .parse::<f64>()
-                        .ok()
-                        .map(f64::trunc),
-                    _ => None,
-                }
-            };
-            let bad = |n: usize, what: &str| -> mlua::Result<f64> {
-                Err(mlua::Error::RuntimeError(format!(
-                    "bad argument #{n} to 'random' ({what})"
-                )))
-            };
-            match args.len() {
-                0 => Ok(r),
-                1 => {
-                    let Some(u) = int(&args[0]) else {
-                        return bad(1, "number expected");
-                    };
-                    if u < 1.0 {
-                        return bad(1, "interval is empty");
-                    }
-                    Ok((r * u).floor() + 1.0)
-                }
-                2 => {
-                    let (Some(l), Some(u)) = (int(&args[0]), int(&args[1])) else {
-                        return bad(1, "number expected");
-                    };
-                    if l > u {
-                        return bad(2, "interval is empty");
-                    }
-                    Ok((r * (u - l + 1.0)).floor() + l)
-                }
-                _ => Err(mlua::Error::RuntimeError(
-                    "wrong number of arguments".to_string(),
-                )),
-            }
-        })?,
-    )?;
-    rt.set(
-        "randomseed",
+        "srand48",
         lua.create_function(|_, seed: f64| {
             srand48(seed as i64 as i32);
             Ok(())
@@ -453,7 +422,9 @@ fn parse_shebang(body: &[u8]) -> Result<Option<u32>, String> {
     if !body.starts_with(b"#!") {
         return Ok(None);
     }
-    let line_end = body.iter().position(|&c| c == b'\n').unwrap_or(body.len());
+    let Some(line_end) = body.iter().position(|&c| c == b'\n') else {
+        return Err("ERR Invalid script shebang".into());
+    };
     let line = String::from_utf8_lossy(&body[..line_end]).into_owned();
     let mut parts = line.split(' ').filter(|s| !s.is_empty());
     let engine = parts.next().unwrap_or("");
@@ -488,7 +459,9 @@ fn parse_library_header(code: &[u8]) -> Result<String, String> {
     if !code.starts_with(b"#!") {
         return Err("ERR Missing library metadata".into());
     }
-    let line_end = code.iter().position(|&c| c == b'\n').unwrap_or(code.len());
+    let Some(line_end) = code.iter().position(|&c| c == b'\n') else {
+        return Err("ERR Invalid library metadata".into());
+    };
     let line = String::from_utf8_lossy(&code[2..line_end]).into_owned();
     let mut parts = line.split(' ').filter(|s| !s.is_empty());
     let engine = parts.next().unwrap_or("");
@@ -531,7 +504,9 @@ fn lua_bytes(v: &Value) -> Option<Vec<u8>> {
 /// A Lua number as Redis converts it to an integer reply (a C cast: out
 /// of range and NaN give i64::MIN).
 fn lua_number_to_i64(n: f64) -> i64 {
-    if n.is_nan() || n >= 9.223_372_036_854_775_807e18 || n < -9.223_372_036_854_775_808e18 {
+    // 2^63 as f64; the valid range is [-2^63, 2^63).
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if n.is_nan() || !(-LIMIT..LIMIT).contains(&n) {
         i64::MIN
     } else {
         n as i64
@@ -556,7 +531,7 @@ fn lua_to_reply(out: &mut ReplyBuf, v: &Value, resp: u8, depth: usize) -> Result
                 out.boolean(*b)
             }
         }
-        Value::Integer(i) => out.int(*i as i64),
+        Value::Integer(i) => out.int(*i),
         Value::Number(n) => out.int(lua_number_to_i64(*n)),
         Value::Table(t) => return table_to_reply(out, t, resp, depth),
         _ => out.null(),
@@ -854,6 +829,7 @@ fn run_code(
     keys: &[&[u8]],
     argv: &[&[u8]],
     read_only: bool,
+    cmdline: Option<&[&[u8]]>,
 ) {
     let lua = &vm.lua;
     let threshold = ctx
@@ -870,16 +846,16 @@ fn run_code(
     HANDED_OFF.store(HANDOFF_MS, Ordering::Relaxed);
     WROTE.store(false, Ordering::Relaxed);
     RUNNING_FUNCTION.store(kind == Kind::Function, Ordering::Relaxed);
-    if kind == Kind::Function {
-        let mut info: Vec<Vec<u8>> = Vec::new();
-        info.extend(keys.iter().map(|k| k.to_vec()));
-        info.extend(argv.iter().map(|a| a.to_vec()));
+    if let Some(cmdline) = cmdline {
+        let info: Vec<Vec<u8>> = cmdline.iter().map(|a| a.to_vec()).collect();
         *RUNNING_INFO.lock() = Some((name.to_string(), info));
     }
     RUNNING.store(true, Ordering::Release);
     let saved_db = ctx.client.db;
     let saved_deny = ctx.client.deny_blocking;
+    let saved_in_script = ctx.client.in_script;
     ctx.client.deny_blocking = true;
+    ctx.client.in_script = true;
 
     let run = RefCell::new(RunCtx { ctx, read_only });
     let result: mlua::Result<(bool, Value, u8)> = (|| {
@@ -911,6 +887,7 @@ fn run_code(
     ctx.client.db = saved_db;
     ctx.ks.db = saved_db;
     ctx.client.deny_blocking = saved_deny;
+    ctx.client.in_script = saved_in_script;
     let funcname = name;
     match result {
         Ok((true, v, resp)) => {
@@ -928,11 +905,17 @@ fn run_code(
                         .ok()
                         .and_then(|s| lua_bytes(&s)),
                     match t.raw_get::<Value>("line").unwrap_or(Value::Nil) {
-                        Value::Integer(n) => Some(n as i64),
+                        Value::Integer(n) => Some(n),
                         Value::Number(n) => Some(n as i64),
                         _ => None,
                     },
                 ),
+                // Errors that skip the handler (out of memory).
+                Value::String(e) => {
+                    let mut m = b"ERR ".to_vec();
+                    m.extend_from_slice(&e.as_bytes());
+                    (Some(m), None, None)
+                }
                 _ => (None, None, None),
             };
             if KILLED.load(Ordering::Acquire) {
@@ -966,8 +949,18 @@ fn run_code(
     BUSY.store(false, Ordering::Release);
     KILL.store(false, Ordering::Relaxed);
     *RUNNING_INFO.lock() = None;
-    // Keep the heap small between runs, as Redis's periodic GC step does.
-    let _ = lua.gc_step_kbytes(64);
+    // Keep the heap small between runs with a GC step every
+    // GC_STEP_PERIOD runs, as Redis does: a step after every run costs more
+    // than the script itself.
+    const GC_STEP_PERIOD: u32 = 50;
+    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    if RUNS.fetch_add(1, Ordering::Relaxed) % GC_STEP_PERIOD == GC_STEP_PERIOD - 1 {
+        let _ = lua.gc_step_kbytes(GC_STEP_PERIOD as i32);
+    }
+    if lua.used_memory() > 64 << 20 {
+        // A script left a lot behind: give it back now.
+        let _ = lua.gc_collect();
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1050,7 +1043,17 @@ impl Engine {
         }
         let read_only = ro || (s.shebang && s.flags & FLAG_NO_WRITES != 0);
         let f = s.f.clone();
-        run_code(&self.eval, ctx, &f, Kind::Eval, &sha, keys, argv, read_only);
+        run_code(
+            &self.eval,
+            ctx,
+            &f,
+            Kind::Eval,
+            &sha,
+            keys,
+            argv,
+            read_only,
+            None,
+        );
     }
 
     // -----------------------------------------------------------------------
@@ -1211,6 +1214,7 @@ impl Engine {
     pub fn fcall(
         &mut self,
         ctx: &mut Ctx<'_>,
+        cmdline: &[&[u8]],
         name: &[u8],
         keys: &[&[u8]],
         argv: &[&[u8]],
@@ -1238,6 +1242,7 @@ impl Engine {
             keys,
             argv,
             read_only,
+            Some(cmdline),
         );
     }
 }

@@ -95,59 +95,74 @@ pub(crate) fn create(lua: &Lua) -> mlua::Result<Table> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{err, lua, s};
+    use super::super::testutil::{check, check_errs, lua};
 
     #[test]
     fn bit_basic_ops() {
         let l = lua();
-        assert_eq!(s(&l, "return bit.tobit(0xffffffff)"), "-1");
-        assert_eq!(s(&l, "return bit.tobit(2^32 + 5)"), "5");
-        assert_eq!(s(&l, "return bit.tobit(1.5)"), "2");
-        assert_eq!(s(&l, "return bit.tobit(2.5)"), "2");
-        assert_eq!(s(&l, "return bit.tobit(-1.5)"), "-2");
-        assert_eq!(s(&l, "return bit.tobit('12')"), "12");
-        assert_eq!(s(&l, "return bit.bnot(0)"), "-1");
-        assert_eq!(s(&l, "return bit.band(0xff, 0x0f, 0x3)"), "3");
-        assert_eq!(s(&l, "return bit.bor(1, 2, 4, 8)"), "15");
-        assert_eq!(s(&l, "return bit.bxor(5)"), "5");
-        assert_eq!(s(&l, "return bit.lshift(1, 31)"), "-2147483648");
-        assert_eq!(s(&l, "return bit.lshift(1, 33)"), "2");
-        assert_eq!(s(&l, "return bit.rshift(-1, 28)"), "15");
-        assert_eq!(s(&l, "return bit.arshift(-256, 4)"), "-16");
-        assert_eq!(s(&l, "return bit.rol(0x12345678, 8)"), "878082066");
-        assert_eq!(s(&l, "return bit.ror(0x12345678, 8)"), "2014458966");
-        assert_eq!(s(&l, "return bit.tobit(2^53 + 3)"), "2");
-        assert_eq!(s(&l, "return bit.tobit(1e300)"), "-2013235812");
-        assert_eq!(s(&l, "return bit.rol(7, 0)"), "7");
-        assert_eq!(s(&l, "return bit.bswap(0x12345678)"), "2018915346");
+        check(
+            &l,
+            &[
+                ("return bit.tobit(0xffffffff)", "-1"),
+                ("return bit.tobit(2^32 + 5)", "5"),
+                ("return bit.tobit(1.5)", "2"),
+                ("return bit.tobit(2.5)", "2"),
+                ("return bit.tobit(-1.5)", "-2"),
+                ("return bit.tobit('12')", "12"),
+                ("return bit.bnot(0)", "-1"),
+                ("return bit.band(0xff, 0x0f, 0x3)", "3"),
+                ("return bit.bor(1, 2, 4, 8)", "15"),
+                ("return bit.bxor(5)", "5"),
+                ("return bit.lshift(1, 31)", "-2147483648"),
+                ("return bit.lshift(1, 33)", "2"),
+                ("return bit.rshift(-1, 28)", "15"),
+                ("return bit.arshift(-256, 4)", "-16"),
+                ("return bit.rol(0x12345678, 8)", "878082066"),
+                ("return bit.ror(0x12345678, 8)", "2014458966"),
+                ("return bit.tobit(2^53 + 3)", "2"),
+                ("return bit.tobit(1e300)", "-2013235812"),
+                ("return bit.rol(7, 0)", "7"),
+                ("return bit.bswap(0x12345678)", "2018915346"),
+            ],
+        );
     }
 
     #[test]
     fn bit_tohex() {
         let l = lua();
-        assert_eq!(s(&l, "return bit.tohex(255)"), "000000ff");
-        assert_eq!(s(&l, "return bit.tohex(255, 2)"), "ff");
-        assert_eq!(s(&l, "return bit.tohex(255, -4)"), "00FF");
-        assert_eq!(s(&l, "return bit.tohex(-1, 12)"), "ffffffff");
-        assert_eq!(s(&l, "return bit.tohex(1, 0)"), "");
-        assert_eq!(s(&l, "return bit.tohex(65535, -2147483648)"), "0000FFFF");
-        assert_eq!(s(&l, "return bit.tohex(65535, 2147483647)"), "0000ffff");
+        check(
+            &l,
+            &[
+                ("return bit.tohex(255)", "000000ff"),
+                ("return bit.tohex(255, 2)", "ff"),
+                ("return bit.tohex(255, -4)", "00FF"),
+                ("return bit.tohex(-1, 12)", "ffffffff"),
+                ("return bit.tohex(1, 0)", ""),
+                ("return bit.tohex(65535, -2147483648)", "0000FFFF"),
+                ("return bit.tohex(65535, 2147483647)", "0000ffff"),
+            ],
+        );
     }
 
     #[test]
     fn bit_errors() {
         let l = lua();
-        assert_eq!(
-            err(&l, "bit.tohex()"),
-            "user_script:1: bad argument #1 to 'tohex' (number expected, got no value)"
-        );
-        assert_eq!(
-            err(&l, "bit.band(1, 2, 'x', {})"),
-            "user_script:1: bad argument #4 to 'band' (number expected, got table)"
-        );
-        assert_eq!(
-            err(&l, "bit.tohex(1, nil)"),
-            "user_script:1: bad argument #2 to 'tohex' (number expected, got nil)"
+        check_errs(
+            &l,
+            &[
+                (
+                    "bit.tohex()",
+                    "user_script:1: bad argument #1 to 'tohex' (number expected, got no value)",
+                ),
+                (
+                    "bit.band(1, 2, 'x', {})",
+                    "user_script:1: bad argument #4 to 'band' (number expected, got table)",
+                ),
+                (
+                    "bit.tohex(1, nil)",
+                    "user_script:1: bad argument #2 to 'tohex' (number expected, got nil)",
+                ),
+            ],
         );
     }
 }

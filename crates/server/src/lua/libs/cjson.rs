@@ -554,6 +554,19 @@ impl Decoder<'_> {
         ))
     }
 
+    /// An object key at `tok` and the colon after it: the key and the
+    /// token that follows the colon.
+    fn key_and_colon(&mut self, tok: Tok) -> Res<(Vec<u8>, Tok)> {
+        let Tok::Str(key) = tok else {
+            return self.throw("object key string", &tok);
+        };
+        let tok = self.next();
+        if !matches!(tok, Tok::Colon) {
+            return self.throw("colon", &tok);
+        }
+        Ok((key, self.next()))
+    }
+
     fn descend(&mut self, slots: usize, needed: usize) -> Res<()> {
         self.depth += 1;
         if self.depth <= self.cfg.decode_max_depth as i64 && slots + needed <= MAX_C_STACK {
@@ -601,14 +614,8 @@ impl Decoder<'_> {
                     } else {
                         slots += if is_obj { 2 } else { 1 };
                         let new = if is_obj {
-                            let Tok::Str(key) = tok else {
-                                return self.throw("object key string", &tok);
-                            };
-                            tok = self.next();
-                            if !matches!(tok, Tok::Colon) {
-                                return self.throw("colon", &tok);
-                            }
-                            tok = self.next();
+                            let key;
+                            (key, tok) = self.key_and_colon(tok)?;
                             Frame::Object(key)
                         } else {
                             Frame::Array(1)
@@ -633,45 +640,29 @@ impl Decoder<'_> {
                 let (Some(frame), Some(t)) = (stack.last_mut(), &cur) else {
                     break 'value v;
                 };
-                let closed = match frame {
+                // (end token seen, its stack slots, what else may come)
+                let (closed, frame_slots, expected) = match frame {
                     Frame::Array(i) => {
                         t.raw_set(*i, v)?;
                         *i += 1;
                         tok = self.next();
-                        if let Tok::ArrEnd = tok {
-                            slots -= 1;
-                            true
-                        } else if !matches!(tok, Tok::Comma) {
-                            return self.throw("comma or array end", &tok);
-                        } else {
-                            tok = self.next();
-                            false
-                        }
+                        (matches!(tok, Tok::ArrEnd), 1, "comma or array end")
                     }
                     Frame::Object(key) => {
                         t.raw_set(lua.create_string(&key)?, v)?;
                         tok = self.next();
-                        if let Tok::ObjEnd = tok {
-                            slots -= 2;
-                            true
-                        } else if !matches!(tok, Tok::Comma) {
-                            return self.throw("comma or object end", &tok);
-                        } else {
-                            tok = self.next();
-                            let Tok::Str(k) = tok else {
-                                return self.throw("object key string", &tok);
-                            };
-                            *key = k;
-                            tok = self.next();
-                            if !matches!(tok, Tok::Colon) {
-                                return self.throw("colon", &tok);
-                            }
-                            tok = self.next();
-                            false
-                        }
+                        (matches!(tok, Tok::ObjEnd), 2, "comma or object end")
                     }
                 };
-                if !closed {
+                if closed {
+                    slots -= frame_slots;
+                } else if !matches!(tok, Tok::Comma) {
+                    return self.throw(expected, &tok);
+                } else {
+                    tok = self.next();
+                    if let Frame::Object(key) = frame {
+                        (*key, tok) = self.key_and_colon(tok)?;
+                    }
                     continue 'value;
                 }
                 self.depth -= 1;
@@ -756,10 +747,7 @@ fn enum_option(
         Value::Boolean(b) => *setting = b as i32,
         _ => {
             let Some(name) = to_bytes(lua, &v)? else {
-                return arg_fail(
-                    idx as i64,
-                    format!("string expected, got {}", args.type_name(idx)?),
-                );
+                return args.type_error(idx, None, "string");
             };
             let name = &name[..name.iter().position(|&c| c == 0).unwrap_or(name.len())];
             match options.iter().position(|o| o.as_bytes() == name) {
@@ -783,6 +771,26 @@ fn enum_option(
 }
 
 const BOOL_OPTIONS: &[&str] = &["off", "on"];
+
+/// Adds `cjson.<name>`, a one-argument setting that `set` reads or
+/// changes with the configuration locked.
+fn add_setting(
+    lua: &Lua,
+    t: &Table,
+    cfg: &Shared,
+    name: &str,
+    set: impl Fn(&Lua, &Args, &mut Config) -> Res<Value> + mlua::MaybeSend + 'static,
+) -> mlua::Result<()> {
+    let c = cfg.clone();
+    t.raw_set(
+        name,
+        func(lua, move |lua, a| {
+            arg_init(a, 1)?;
+            let mut cfg = c.lock();
+            Ok(vec![set(lua, a, &mut cfg)?])
+        })?,
+    )
+}
 
 /// Builds a cjson module table with its own configuration.
 pub(crate) fn create(lua: &Lua) -> mlua::Result<Table> {
@@ -818,15 +826,9 @@ pub(crate) fn create(lua: &Lua) -> mlua::Result<Table> {
         ),
     ];
     for (name, field, min, max) in ints {
-        let c = cfg.clone();
-        t.raw_set(
-            name,
-            func(lua, move |lua, a| {
-                arg_init(a, 1)?;
-                let mut cfg = c.lock();
-                Ok(vec![integer_option(lua, a, 1, field(&mut cfg), min, max)?])
-            })?,
-        )?;
+        add_setting(lua, &t, &cfg, name, move |lua, a, cfg| {
+            integer_option(lua, a, 1, field(cfg), min, max)
+        })?;
     }
     let enums: [(&str, IntField, &'static [&'static str]); 3] = [
         (
@@ -846,15 +848,9 @@ pub(crate) fn create(lua: &Lua) -> mlua::Result<Table> {
         ),
     ];
     for (name, field, options) in enums {
-        let c = cfg.clone();
-        t.raw_set(
-            name,
-            func(lua, move |lua, a| {
-                arg_init(a, 1)?;
-                let mut cfg = c.lock();
-                Ok(vec![enum_option(lua, a, 1, field(&mut cfg), options)?])
-            })?,
-        )?;
+        add_setting(lua, &t, &cfg, name, move |lua, a, cfg| {
+            enum_option(lua, a, 1, field(cfg), options)
+        })?;
     }
     t.raw_set(
         "new",
@@ -868,7 +864,7 @@ pub(crate) fn create(lua: &Lua) -> mlua::Result<Table> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{err, lua, s};
+    use super::super::testutil::{check, check_errs, err, lua, s};
 
     #[test]
     fn cjson_encode_values() {
@@ -893,9 +889,14 @@ mod tests {
         assert_eq!(enc("'\\0'"), "\"\\u0000\"");
         assert_eq!(enc("12345678901234567"), "1.2345678901235e+16");
         assert_eq!(s(&l, "cjson.encode_sparse_array(true) local r = cjson.encode({[1]=1,[20]=2}) cjson.encode_sparse_array(false) return r"), r#"{"1":1,"20":2}"#);
-        assert_eq!(s(&l, "cjson.encode_number_precision(3) local r = cjson.encode(3.14159) cjson.encode_number_precision(14) return r"), "3.14");
-        assert_eq!(s(&l, "cjson.encode_invalid_numbers(true) local r = cjson.encode({1/0, -1/0, 0/0}) cjson.encode_invalid_numbers(false) return r"), "[inf,-inf,nan]");
-        assert_eq!(s(&l, "cjson.encode_invalid_numbers('null') local r = cjson.encode({1/0}) cjson.encode_invalid_numbers(false) return r"), "[null]");
+        check(
+            &l,
+            &[
+                ("cjson.encode_number_precision(3) local r = cjson.encode(3.14159) cjson.encode_number_precision(14) return r", "3.14"),
+                ("cjson.encode_invalid_numbers(true) local r = cjson.encode({1/0, -1/0, 0/0}) cjson.encode_invalid_numbers(false) return r", "[inf,-inf,nan]"),
+                ("cjson.encode_invalid_numbers('null') local r = cjson.encode({1/0}) cjson.encode_invalid_numbers(false) return r", "[null]"),
+            ],
+        );
         let nest = |n: usize| {
             format!("local t = {{}} local c = t for i = 1, {n} do c[1] = {{}} c = c[1] end return cjson.encode(t)", n = n - 1)
         };
@@ -908,40 +909,18 @@ mod tests {
     #[test]
     fn cjson_encode_errors() {
         let l = lua();
-        assert_eq!(
-            err(&l, "cjson.encode(function() end)"),
-            "user_script:1: Cannot serialise function: type not supported"
-        );
-        assert_eq!(
-            err(&l, "cjson.encode({[1]=1,[20]=2})"),
-            "user_script:1: Cannot serialise table: excessively sparse array"
-        );
-        assert_eq!(
-            err(&l, "cjson.encode(0/0)"),
-            "user_script:1: Cannot serialise number: must not be NaN or Inf"
-        );
-        assert_eq!(
-            err(&l, "cjson.encode({[true]=1})"),
-            "user_script:1: Cannot serialise boolean: table key must be a number or string"
-        );
-        assert_eq!(
-            err(&l, "cjson.encode()"),
-            "user_script:1: bad argument #1 to 'encode' (expected 1 argument)"
-        );
-        assert_eq!(
-            err(
-                &l,
-                "(function() local t = {} t[1] = t return cjson.encode(t) end)()"
-            ),
-            "user_script:1: Cannot serialise, excessive nesting (1001)"
-        );
-        assert_eq!(
-            err(&l, "(function() cjson.encode_max_depth(100000) local t = {} t[1] = t local ok, e = pcall(cjson.encode, t) cjson.encode_max_depth(1000) error(e, 0) end)()"),
-            "Cannot serialise, excessive nesting (7998)"
-        );
-        assert_eq!(
-            err(&l, "(function() cjson.encode_max_depth(100000) local t = {} t.a = t local ok, e = pcall(cjson.encode, t) cjson.encode_max_depth(1000) error(e, 0) end)()"),
-            "Cannot serialise, excessive nesting (4000)"
+        check_errs(
+            &l,
+            &[
+                ("cjson.encode(function() end)", "user_script:1: Cannot serialise function: type not supported"),
+                ("cjson.encode({[1]=1,[20]=2})", "user_script:1: Cannot serialise table: excessively sparse array"),
+                ("cjson.encode(0/0)", "user_script:1: Cannot serialise number: must not be NaN or Inf"),
+                ("cjson.encode({[true]=1})", "user_script:1: Cannot serialise boolean: table key must be a number or string"),
+                ("cjson.encode()", "user_script:1: bad argument #1 to 'encode' (expected 1 argument)"),
+                ("(function() local t = {} t[1] = t return cjson.encode(t) end)()", "user_script:1: Cannot serialise, excessive nesting (1001)"),
+                ("(function() cjson.encode_max_depth(100000) local t = {} t[1] = t local ok, e = pcall(cjson.encode, t) cjson.encode_max_depth(1000) error(e, 0) end)()", "Cannot serialise, excessive nesting (7998)"),
+                ("(function() cjson.encode_max_depth(100000) local t = {} t.a = t local ok, e = pcall(cjson.encode, t) cjson.encode_max_depth(1000) error(e, 0) end)()", "Cannot serialise, excessive nesting (4000)"),
+            ],
         );
     }
 
@@ -956,122 +935,58 @@ mod tests {
             ),
             "\u{e9}\u{1f600}/\n"
         );
-        assert_eq!(s(&l, "local t = cjson.decode('[0x10, 1E2, -0, Infinity, +1]') return table.concat(t, ',')"), "16,100,-0,inf,1");
-        assert_eq!(s(&l, "return cjson.decode('nan')"), "nan");
-        assert_eq!(s(&l, "return cjson.decode(' 12.5 ')"), "12.5");
-        assert_eq!(s(&l, "return cjson.decode('[1]\\0garbage')[1]"), "1");
-        assert_eq!(s(&l, "return cjson.encode(cjson.decode('{}'))"), "{}");
-        assert_eq!(
-            s(
-                &l,
-                "return #cjson.decode(string.rep('[', 1000) .. string.rep(']', 1000))"
-            ),
-            "1"
+        check(
+            &l,
+            &[
+                ("local t = cjson.decode('[0x10, 1E2, -0, Infinity, +1]') return table.concat(t, ',')", "16,100,-0,inf,1"),
+                ("return cjson.decode('nan')", "nan"),
+                ("return cjson.decode(' 12.5 ')", "12.5"),
+                ("return cjson.decode('[1]\\0garbage')[1]", "1"),
+                ("return cjson.encode(cjson.decode('{}'))", "{}"),
+                ("return #cjson.decode(string.rep('[', 1000) .. string.rep(']', 1000))", "1"),
+                ("return cjson.decode_max_depth()", "1000"),
+                ("return tostring(cjson.encode_keep_buffer())", "true"),
+                ("local a, b, c = cjson.encode_sparse_array() return tostring(a) .. b .. c", "false210"),
+                ("return cjson._NAME .. ' ' .. cjson._VERSION", "cjson 2.1.0"),
+                ("local c = cjson.new() c.encode_number_precision(2) return c.encode(1.234) .. cjson.encode(1.234)", "1.21.234"),
+            ],
         );
-        assert_eq!(s(&l, "return cjson.decode_max_depth()"), "1000");
-        assert_eq!(s(&l, "return tostring(cjson.encode_keep_buffer())"), "true");
-        assert_eq!(
-            s(
-                &l,
-                "local a, b, c = cjson.encode_sparse_array() return tostring(a) .. b .. c"
-            ),
-            "false210"
-        );
-        assert_eq!(
-            s(&l, "return cjson._NAME .. ' ' .. cjson._VERSION"),
-            "cjson 2.1.0"
-        );
-        assert_eq!(s(&l, "local c = cjson.new() c.encode_number_precision(2) return c.encode(1.234) .. cjson.encode(1.234)"), "1.21.234");
     }
 
     #[test]
     fn cjson_decode_errors() {
         let l = lua();
         let d = |json: &str| err(&l, &format!("cjson.decode({json:?})"));
-        assert_eq!(
-            d("[1,2"),
-            "user_script:1: Expected comma or array end but found T_END at character 5"
-        );
-        assert_eq!(
-            d(""),
-            "user_script:1: Expected value but found T_END at character 1"
-        );
-        assert_eq!(
-            d("{\"a\" 1}"),
-            "user_script:1: Expected colon but found T_NUMBER at character 6"
-        );
-        assert_eq!(
-            d("[1] x"),
-            "user_script:1: Expected the end but found invalid token at character 5"
-        );
-        assert_eq!(
-            d("[\"a\\q\"]"),
-            "user_script:1: Expected value but found invalid escape code at character 4"
-        );
-        assert_eq!(
-            d("\"\\udc00\""),
-            "user_script:1: Expected value but found invalid unicode escape code at character 2"
-        );
-        assert_eq!(
-            d("\"abc"),
-            "user_script:1: Expected value but found unexpected end of string at character 5"
-        );
-        assert_eq!(
-            d("{1:2}"),
-            "user_script:1: Expected object key string but found T_NUMBER at character 2"
-        );
-        assert_eq!(
-            d("[1 2]"),
-            "user_script:1: Expected comma or array end but found T_NUMBER at character 4"
-        );
-        assert_eq!(
-            d("{\"a\":1 \"b\"}"),
-            "user_script:1: Expected comma or object end but found T_STRING at character 8"
-        );
-        assert_eq!(
-            d("- 1"),
-            "user_script:1: Expected value but found invalid number at character 1"
-        );
-        assert_eq!(
-            d("tru"),
-            "user_script:1: Expected value but found invalid token at character 1"
-        );
-        assert_eq!(
-            d("a\u{0}"),
-            "user_script:1: JSON parser does not support UTF-16 or UTF-32"
-        );
-        assert_eq!(
-            err(&l, "cjson.decode(string.rep('[', 1001))"),
-            "user_script:1: Found too many nested data structures (1001) at character 1001"
-        );
-        assert_eq!(
-            err(&l, "cjson.decode(string.rep('{\"a\":', 1001))"),
-            "user_script:1: Found too many nested data structures (1001) at character 5001"
-        );
-        assert_eq!(
-            err(&l, "cjson.decode()"),
-            "user_script:1: bad argument #1 to 'decode' (expected 1 argument)"
-        );
-        assert_eq!(err(&l, "cjson.encode_max_depth(0)"), "user_script:1: bad argument #1 to 'encode_max_depth' (expected integer between 1 and 2147483647)");
-        assert_eq!(
-            err(&l, "cjson.encode_invalid_numbers('x')"),
-            "user_script:1: bad argument #1 to 'encode_invalid_numbers' (invalid option 'x')"
-        );
-        assert_eq!(
-            err(&l, "cjson.encode_keep_buffer(1, 2)"),
-            "user_script:1: bad argument #2 to 'encode_keep_buffer' (found too many arguments)"
-        );
-        assert_eq!(
-            err(&l, "(function() cjson.decode_invalid_numbers(false) local ok, e = pcall(cjson.decode, '0x10') cjson.decode_invalid_numbers(true) error(e, 0) end)()"),
-            "Expected value but found invalid number at character 1"
-        );
-        assert_eq!(
-            err(&l, "(function() cjson.decode_max_depth(100000) local ok, e = pcall(cjson.decode, string.rep('[', 9000)) cjson.decode_max_depth(1000) error(e, 0) end)()"),
-            "Found too many nested data structures (7999) at character 7999"
-        );
-        assert_eq!(
-            err(&l, "(function() cjson.decode_max_depth(100000) local ok, e = pcall(cjson.decode, string.rep('{\\\"a\\\":', 9000)) cjson.decode_max_depth(1000) error(e, 0) end)()"),
-            "Found too many nested data structures (4000) at character 19996"
+        for (json, want) in [
+            ("[1,2", "user_script:1: Expected comma or array end but found T_END at character 5"),
+            ("", "user_script:1: Expected value but found T_END at character 1"),
+            ("{\"a\" 1}", "user_script:1: Expected colon but found T_NUMBER at character 6"),
+            ("[1] x", "user_script:1: Expected the end but found invalid token at character 5"),
+            ("[\"a\\q\"]", "user_script:1: Expected value but found invalid escape code at character 4"),
+            ("\"\\udc00\"", "user_script:1: Expected value but found invalid unicode escape code at character 2"),
+            ("\"abc", "user_script:1: Expected value but found unexpected end of string at character 5"),
+            ("{1:2}", "user_script:1: Expected object key string but found T_NUMBER at character 2"),
+            ("[1 2]", "user_script:1: Expected comma or array end but found T_NUMBER at character 4"),
+            ("{\"a\":1 \"b\"}", "user_script:1: Expected comma or object end but found T_STRING at character 8"),
+            ("- 1", "user_script:1: Expected value but found invalid number at character 1"),
+            ("tru", "user_script:1: Expected value but found invalid token at character 1"),
+            ("a\u{0}", "user_script:1: JSON parser does not support UTF-16 or UTF-32"),
+        ] {
+            assert_eq!(d(json), want, "{json}");
+        }
+        check_errs(
+            &l,
+            &[
+                ("cjson.decode(string.rep('[', 1001))", "user_script:1: Found too many nested data structures (1001) at character 1001"),
+                ("cjson.decode(string.rep('{\"a\":', 1001))", "user_script:1: Found too many nested data structures (1001) at character 5001"),
+                ("cjson.decode()", "user_script:1: bad argument #1 to 'decode' (expected 1 argument)"),
+                ("cjson.encode_max_depth(0)", "user_script:1: bad argument #1 to 'encode_max_depth' (expected integer between 1 and 2147483647)"),
+                ("cjson.encode_invalid_numbers('x')", "user_script:1: bad argument #1 to 'encode_invalid_numbers' (invalid option 'x')"),
+                ("cjson.encode_keep_buffer(1, 2)", "user_script:1: bad argument #2 to 'encode_keep_buffer' (found too many arguments)"),
+                ("(function() cjson.decode_invalid_numbers(false) local ok, e = pcall(cjson.decode, '0x10') cjson.decode_invalid_numbers(true) error(e, 0) end)()", "Expected value but found invalid number at character 1"),
+                ("(function() cjson.decode_max_depth(100000) local ok, e = pcall(cjson.decode, string.rep('[', 9000)) cjson.decode_max_depth(1000) error(e, 0) end)()", "Found too many nested data structures (7999) at character 7999"),
+                ("(function() cjson.decode_max_depth(100000) local ok, e = pcall(cjson.decode, string.rep('{\\\"a\\\":', 9000)) cjson.decode_max_depth(1000) error(e, 0) end)()", "Found too many nested data structures (4000) at character 19996"),
+            ],
         );
     }
 

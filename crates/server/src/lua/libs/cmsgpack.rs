@@ -538,7 +538,7 @@ pub(crate) fn create(lua: &Lua) -> mlua::Result<Table> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{err, eval, lua, s};
+    use super::super::testutil::{check, check_errs, eval, lua, s};
 
     fn hex(l: &mlua::Lua, expr: &str) -> String {
         eval(l, &format!("return {expr}"))
@@ -550,152 +550,109 @@ mod tests {
     #[test]
     fn cmsgpack_pack_bytes() {
         let l = lua();
-        assert_eq!(
-            hex(
-                &l,
-                "cmsgpack.pack(1, -1, 127, 128, -32, -33, 256, 65536, 2^32)"
+        for (expr, want) in [
+            (
+                "cmsgpack.pack(1, -1, 127, 128, -32, -33, 256, 65536, 2^32)",
+                "01ff7fcc80e0d0dfcd0100ce00010000cf0000000100000000",
             ),
-            "01ff7fcc80e0d0dfcd0100ce00010000cf0000000100000000"
-        );
-        assert_eq!(
-            hex(&l, "cmsgpack.pack(-129, -32769, -2^31 - 1)"),
-            "d1ff7fd2ffff7fffd3ffffffff7fffffff"
-        );
-        assert_eq!(
-            hex(&l, "cmsgpack.pack(0.5, 0.1, 1/0, -0.0)"),
-            "ca3f000000cb3fb999999999999aca7f80000000"
-        );
-        assert_eq!(hex(&l, "cmsgpack.pack(1e-300)"), "cb01a56e1fc2f8f359");
+            (
+                "cmsgpack.pack(-129, -32769, -2^31 - 1)",
+                "d1ff7fd2ffff7fffd3ffffffff7fffffff",
+            ),
+            (
+                "cmsgpack.pack(0.5, 0.1, 1/0, -0.0)",
+                "ca3f000000cb3fb999999999999aca7f80000000",
+            ),
+            ("cmsgpack.pack(1e-300)", "cb01a56e1fc2f8f359"),
+            (
+                "cmsgpack.pack(true, false, nil, cjson.null, print)",
+                "c3c2c0c0c0",
+            ),
+            ("cmsgpack.pack({1, 2, {}})", "93010290"),
+            ("cmsgpack.pack(0/0)", "cbfff8000000000000"),
+            ("cmsgpack.pack(2^63, -2^63)", "ca5f000000d38000000000000000"),
+            ("cmsgpack.pack({a = 1})", "81a16101"),
+        ] {
+            assert_eq!(hex(&l, expr), want, "{expr}");
+        }
+        for (expr, prefix) in [
+            ("cmsgpack.pack(string.rep('x', 32))", "d920"),
+            ("cmsgpack.pack(string.rep('x', 256))", "da0100"),
+            ("cmsgpack.pack(string.rep('x', 65536))", "db00010000"),
+        ] {
+            assert!(hex(&l, expr).starts_with(prefix), "{expr}");
+        }
         assert_eq!(
             hex(&l, "cmsgpack.pack('abc', string.rep('x', 32))").len(),
             8 + 4 + 64
         );
-        assert!(hex(&l, "cmsgpack.pack(string.rep('x', 32))").starts_with("d920"));
-        assert!(hex(&l, "cmsgpack.pack(string.rep('x', 256))").starts_with("da0100"));
-        assert!(hex(&l, "cmsgpack.pack(string.rep('x', 65536))").starts_with("db00010000"));
-        assert_eq!(
-            hex(&l, "cmsgpack.pack(true, false, nil, cjson.null, print)"),
-            "c3c2c0c0c0"
-        );
-        assert_eq!(hex(&l, "cmsgpack.pack({1, 2, {}})"), "93010290");
-        assert_eq!(hex(&l, "cmsgpack.pack(0/0)"), "cbfff8000000000000");
-        assert_eq!(
-            hex(&l, "cmsgpack.pack(2^63, -2^63)"),
-            "ca5f000000d38000000000000000"
-        );
-        assert_eq!(hex(&l, "cmsgpack.pack({a = 1})"), "81a16101");
         assert_eq!(hex(&l, "cmsgpack.pack({[1] = 1, [3] = 3})").len(), 10);
         // Nesting deeper than 16 becomes nil.
-        let deep = "local t = {} local c = t for i = 1, 20 do c[1] = {} c = c[1] end return cmsgpack.pack(t)";
-        let h: String = eval(&l, deep).iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(h, format!("{}c0", "91".repeat(16)));
+        let deep = "(function() local t = {} local c = t for i = 1, 20 do c[1] = {} c = c[1] end return cmsgpack.pack(t) end)()";
+        assert_eq!(hex(&l, deep), format!("{}c0", "91".repeat(16)));
     }
 
     #[test]
     fn cmsgpack_unpack_values() {
         let l = lua();
-        assert_eq!(
-            s(
-                &l,
-                "return table.concat({cmsgpack.unpack(cmsgpack.pack(1, 'a', 2.5, -7))}, ',')"
-            ),
-            "1,a,2.5,-7"
-        );
-        assert_eq!(
-            s(
-                &l,
-                "return cmsgpack.unpack('\\207\\255\\255\\255\\255\\255\\255\\255\\255')"
-            ),
-            "-1"
-        );
-        assert_eq!(s(&l, "return select('#', cmsgpack.unpack(''))"), "0");
-        assert_eq!(
-            s(
-                &l,
-                "return table.concat({cmsgpack.unpack_one('\\1\\2\\3', 1)}, ',')"
-            ),
-            "2,2"
-        );
-        assert_eq!(
-            s(
-                &l,
-                "return table.concat({cmsgpack.unpack_one('\\1\\2\\3', 2)}, ',')"
-            ),
-            "-1,3"
-        );
-        assert_eq!(
-            s(
-                &l,
-                "return table.concat({cmsgpack.unpack_limit('\\1\\2\\3', 0, 0)}, ',')"
-            ),
-            "1,2,3"
-        );
-        assert_eq!(
-            s(
-                &l,
-                "return table.concat({cmsgpack.unpack_limit('\\1\\2\\3', 2)}, ',')"
-            ),
-            "2,1,2"
-        );
-        assert_eq!(
-            s(
-                &l,
-                "local t = cmsgpack.unpack(cmsgpack.pack({1, {x = 'y'}})) return t[2].x"
-            ),
-            "y"
-        );
-        assert_eq!(
-            s(
-                &l,
-                "return select('#', cmsgpack.unpack(string.rep('\\1', 7999)))"
-            ),
-            "7999"
+        check(
+            &l,
+            &[
+                (
+                    "return table.concat({cmsgpack.unpack(cmsgpack.pack(1, 'a', 2.5, -7))}, ',')",
+                    "1,a,2.5,-7",
+                ),
+                (
+                    "return cmsgpack.unpack('\\207\\255\\255\\255\\255\\255\\255\\255\\255')",
+                    "-1",
+                ),
+                ("return select('#', cmsgpack.unpack(''))", "0"),
+                (
+                    "return table.concat({cmsgpack.unpack_one('\\1\\2\\3', 1)}, ',')",
+                    "2,2",
+                ),
+                (
+                    "return table.concat({cmsgpack.unpack_one('\\1\\2\\3', 2)}, ',')",
+                    "-1,3",
+                ),
+                (
+                    "return table.concat({cmsgpack.unpack_limit('\\1\\2\\3', 0, 0)}, ',')",
+                    "1,2,3",
+                ),
+                (
+                    "return table.concat({cmsgpack.unpack_limit('\\1\\2\\3', 2)}, ',')",
+                    "2,1,2",
+                ),
+                (
+                    "local t = cmsgpack.unpack(cmsgpack.pack({1, {x = 'y'}})) return t[2].x",
+                    "y",
+                ),
+                (
+                    "return select('#', cmsgpack.unpack(string.rep('\\1', 7999)))",
+                    "7999",
+                ),
+            ],
         );
     }
 
     #[test]
     fn cmsgpack_errors() {
         let l = lua();
-        assert_eq!(
-            err(&l, "cmsgpack.pack()"),
-            "user_script:1: bad argument #0 to 'pack' (MessagePack pack needs input.)"
-        );
-        assert_eq!(
-            err(&l, "cmsgpack.unpack('\\196')"),
-            "user_script:1: Bad data format in input."
-        );
-        assert_eq!(
-            err(&l, "cmsgpack.unpack('\\205\\1')"),
-            "user_script:1: Missing bytes in input."
-        );
-        assert_eq!(
-            err(&l, "cmsgpack.unpack('\\221\\255\\255\\255\\255\\1')"),
-            "user_script:1: Missing bytes in input."
-        );
-        assert_eq!(
-            err(&l, "cmsgpack.unpack('\\219\\255\\255\\255\\255\\1')"),
-            "user_script:1: Missing bytes in input."
-        );
-        assert_eq!(
-            err(&l, "cmsgpack.unpack_limit('\\1\\2', -1)"),
-            "user_script:1: Invalid request to unpack with offset of 0 and limit of 2."
-        );
-        assert_eq!(
-            err(&l, "cmsgpack.unpack_one('\\1\\2', 5)"),
-            "user_script:1: Start offset 5 greater than input length 2."
-        );
-        assert_eq!(
-            err(&l, "cmsgpack.unpack(string.rep('\\145', 10000) .. '\\192')"),
-            "user_script:1: stack overflow (in function mp_decode_to_lua_array)"
-        );
-        assert_eq!(err(&l, "cmsgpack.unpack(string.rep('\\1', 10000))"), "user_script:1: stack overflow (too many return values at once; use unpack_one or unpack_limit instead.)");
-        assert_eq!(
-            err(&l, "cmsgpack.unpack('\\129\\192\\1')"),
-            "table index is nil"
-        );
-        assert_eq!(
-            err(&l, "cmsgpack.unpack()"),
-            "user_script:1: bad argument #1 to 'unpack' (string expected, got no value)"
+        check_errs(
+            &l,
+            &[
+                ("cmsgpack.pack()", "user_script:1: bad argument #0 to 'pack' (MessagePack pack needs input.)"),
+                ("cmsgpack.unpack('\\196')", "user_script:1: Bad data format in input."),
+                ("cmsgpack.unpack('\\205\\1')", "user_script:1: Missing bytes in input."),
+                ("cmsgpack.unpack('\\221\\255\\255\\255\\255\\1')", "user_script:1: Missing bytes in input."),
+                ("cmsgpack.unpack('\\219\\255\\255\\255\\255\\1')", "user_script:1: Missing bytes in input."),
+                ("cmsgpack.unpack_limit('\\1\\2', -1)", "user_script:1: Invalid request to unpack with offset of 0 and limit of 2."),
+                ("cmsgpack.unpack_one('\\1\\2', 5)", "user_script:1: Start offset 5 greater than input length 2."),
+                ("cmsgpack.unpack(string.rep('\\145', 10000) .. '\\192')", "user_script:1: stack overflow (in function mp_decode_to_lua_array)"),
+                ("cmsgpack.unpack(string.rep('\\1', 10000))", "user_script:1: stack overflow (too many return values at once; use unpack_one or unpack_limit instead.)"),
+                ("cmsgpack.unpack('\\129\\192\\1')", "table index is nil"),
+                ("cmsgpack.unpack()", "user_script:1: bad argument #1 to 'unpack' (string expected, got no value)"),
+            ],
         );
     }
 

@@ -96,6 +96,21 @@ impl Args {
         Ok(type_name(&self.get(i)?))
     }
 
+    /// The `<expected> expected, got <type>` error for argument `i`
+    /// (`luaL_typerror`), a missing argument read as `absent`'s type.
+    pub(crate) fn type_error<T>(
+        &self,
+        i: usize,
+        absent: Option<&'static str>,
+        expected: &str,
+    ) -> Res<T> {
+        let got = match absent {
+            Some(t) if self.is_none(i) => t,
+            _ => self.type_name(i)?,
+        };
+        arg_fail(i as i64, format!("{expected} expected, got {got}"))
+    }
+
     /// `luaL_checknumber`.
     pub(crate) fn check_number(&self, lua: &Lua, i: usize) -> Res<f64> {
         self.check_number_or(lua, i, None)
@@ -113,11 +128,7 @@ impl Args {
         if let Some(n) = to_number(lua, &v)? {
             return Ok(n);
         }
-        let got = match absent {
-            Some(t) if self.is_none(i) => t,
-            _ => self.type_name(i)?,
-        };
-        arg_fail(i as i64, format!("number expected, got {got}"))
+        self.type_error(i, absent, "number")
     }
 
     /// `luaL_checkinteger` (truncates like a C cast on x86-64).
@@ -149,11 +160,7 @@ impl Args {
         if let Some(s) = to_bytes(lua, &v)? {
             return Ok(s);
         }
-        let got = match absent {
-            Some(t) if self.is_none(i) => t,
-            _ => self.type_name(i)?,
-        };
-        arg_fail(i as i64, format!("string expected, got {got}"))
+        self.type_error(i, absent, "string")
     }
 }
 
@@ -543,5 +550,19 @@ pub(crate) mod testutil {
                  if ok then return 'NO ERROR' end return e"
             ),
         )
+    }
+
+    /// Checks each `(code, result)` pair with [`s`].
+    pub(crate) fn check(lua: &Lua, cases: &[(&str, &str)]) {
+        for &(code, want) in cases {
+            assert_eq!(s(lua, code), want, "{code}");
+        }
+    }
+
+    /// Checks each `(expression, error)` pair with [`err`].
+    pub(crate) fn check_errs(lua: &Lua, cases: &[(&str, &str)]) {
+        for &(code, want) in cases {
+            assert_eq!(err(lua, code), want, "{code}");
+        }
     }
 }

@@ -163,24 +163,17 @@ fn pack(lua: &Lua, args: &Args) -> Res<Vec<Value>> {
                 out.extend_from_slice(&buf[..size]);
             }
             b'x' => out.push(0),
-            b'f' => {
-                let f = num(arg)? as f32;
+            b'f' | b'd' => {
+                let v = num(arg)?;
                 arg += 1;
-                let b = if h.little {
-                    f.to_le_bytes()
+                let mut b = if opt == b'f' {
+                    (v as f32).to_le_bytes().to_vec()
                 } else {
-                    f.to_be_bytes()
+                    v.to_le_bytes().to_vec()
                 };
-                out.extend_from_slice(&b);
-            }
-            b'd' => {
-                let d = num(arg)?;
-                arg += 1;
-                let b = if h.little {
-                    d.to_le_bytes()
-                } else {
-                    d.to_be_bytes()
-                };
+                if !h.little {
+                    b.reverse();
+                }
                 out.extend_from_slice(&b);
             }
             b'c' | b's' => {
@@ -254,25 +247,21 @@ fn unpack(lua: &Lua, args: &Args, out: &mut Out<'_>) -> Res<()> {
                 out.push(Value::Number(v))?;
             }
             b'x' => {}
-            b'f' => {
-                let mut b = [0u8; 4];
-                b.copy_from_slice(&data[pos..pos + 4]);
-                let f = if h.little {
-                    f32::from_le_bytes(b)
-                } else {
-                    f32::from_be_bytes(b)
-                };
-                out.push(Value::Number(f as f64))?;
-            }
-            b'd' => {
+            b'f' | b'd' => {
+                let width = if opt == b'f' { 4 } else { 8 };
                 let mut b = [0u8; 8];
-                b.copy_from_slice(&data[pos..pos + 8]);
-                let d = if h.little {
-                    f64::from_le_bytes(b)
+                b[..width].copy_from_slice(&data[pos..pos + width]);
+                if !h.little {
+                    b[..width].reverse();
+                }
+                let v = if opt == b'f' {
+                    let mut f = [0u8; 4];
+                    f.copy_from_slice(&b[..4]);
+                    f32::from_le_bytes(f) as f64
                 } else {
-                    f64::from_be_bytes(b)
+                    f64::from_le_bytes(b)
                 };
-                out.push(Value::Number(d))?;
+                out.push(Value::Number(v))?;
             }
             b'c' => {
                 if size == 0 {
@@ -339,184 +328,135 @@ pub(crate) fn create(lua: &Lua) -> mlua::Result<Table> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{err, eval, lua, s};
+    use super::super::testutil::{check, check_errs, eval, lua};
 
     #[test]
     fn struct_pack_bytes() {
         let l = lua();
-        assert_eq!(eval(&l, "return struct.pack('>i16', -1)"), {
-            let mut v = vec![0u8; 8];
-            v.extend([0xff; 8]);
-            v
-        });
-        assert_eq!(
-            eval(&l, "return struct.pack('!4bi', 1, 2)"),
-            b"\x01\0\0\0\x02\0\0\0"
-        );
-        assert_eq!(
-            eval(&l, "return struct.pack('!bh!2i3', 1, 2, 3)"),
-            b"\x01\0\x02\0\x03\0\0"
-        );
-        assert_eq!(
-            eval(&l, "return struct.pack('d', 1e-300)"),
-            1e-300f64.to_le_bytes()
-        );
-        assert_eq!(
-            eval(&l, "return struct.pack('f', 0.1)"),
-            b"\xcd\xcc\xcc\x3d"
-        );
-        assert_eq!(eval(&l, "return struct.pack('B', 2^64)"), b"\0");
-        assert_eq!(
-            eval(&l, "return struct.pack('>I8', 2^63)"),
-            b"\x80\0\0\0\0\0\0\0"
-        );
-        assert_eq!(eval(&l, "return struct.pack('T', -1)"), [0xff; 8]);
-        assert_eq!(eval(&l, "return struct.pack('b', '12')"), b"\x0c");
-        assert_eq!(eval(&l, "return struct.pack('i0', 5)"), b"");
-        assert_eq!(
-            eval(&l, "return struct.pack('s c2 c0', 'ab', 'xyz', 'q')"),
-            b"ab\0xyq"
-        );
-        assert_eq!(
-            eval(&l, "return struct.pack('>h<h', 1, 1)"),
-            b"\0\x01\x01\0"
-        );
+        let tiny = 1e-300f64.to_le_bytes();
+        for (code, want) in [
+            (
+                "return struct.pack('>i16', -1)",
+                &b"\0\0\0\0\0\0\0\0\xff\xff\xff\xff\xff\xff\xff\xff"[..],
+            ),
+            ("return struct.pack('!4bi', 1, 2)", b"\x01\0\0\0\x02\0\0\0"),
+            (
+                "return struct.pack('!bh!2i3', 1, 2, 3)",
+                b"\x01\0\x02\0\x03\0\0",
+            ),
+            ("return struct.pack('d', 1e-300)", &tiny),
+            ("return struct.pack('f', 0.1)", b"\xcd\xcc\xcc\x3d"),
+            ("return struct.pack('B', 2^64)", b"\0"),
+            ("return struct.pack('>I8', 2^63)", b"\x80\0\0\0\0\0\0\0"),
+            ("return struct.pack('T', -1)", &[0xff; 8]),
+            ("return struct.pack('b', '12')", b"\x0c"),
+            ("return struct.pack('i0', 5)", b""),
+            (
+                "return struct.pack('s c2 c0', 'ab', 'xyz', 'q')",
+                b"ab\0xyq",
+            ),
+            ("return struct.pack('>h<h', 1, 1)", b"\0\x01\x01\0"),
+        ] {
+            assert_eq!(eval(&l, code), want, "{code}");
+        }
     }
 
     #[test]
     fn struct_unpack_values() {
         let l = lua();
-        assert_eq!(
-            s(
-                &l,
-                "return select('#', struct.unpack('<i16', string.rep('\\255', 16)))"
-            ),
-            "2"
-        );
-        assert_eq!(
-            s(
-                &l,
-                "return (struct.unpack('<i16', string.rep('\\255', 16)))"
-            ),
-            "-1"
-        );
-        assert_eq!(
-            s(
-                &l,
-                "return table.concat({struct.unpack('c1c0', '5hello')}, ',')"
-            ),
-            "hello,7"
-        );
-        assert_eq!(
-            s(
-                &l,
-                "return table.concat({struct.unpack('i', '\\1\\0\\0\\0\\2')}, ',')"
-            ),
-            "1,5"
-        );
-        assert_eq!(
-            s(&l, "return table.concat({struct.unpack('i0', '')}, ',')"),
-            "0,1"
-        );
-        assert_eq!(
-            s(
-                &l,
-                "return table.concat({struct.unpack('b', 'a', 1.9)}, ',')"
-            ),
-            "97,2"
-        );
-        assert_eq!(
-            s(
-                &l,
-                "return table.concat({struct.unpack('>H s B', '\\1\\2ab\\0\\255')}, ',')"
-            ),
-            "258,ab,255,7"
-        );
-        assert_eq!(s(&l, "return struct.size('i4bT')"), "13");
-        assert_eq!(s(&l, "return struct.size('!bd')"), "16");
-        assert_eq!(s(&l, "return struct.size('y')"), "0");
-        assert_eq!(
-            s(
-                &l,
-                "return select('#', struct.unpack(string.rep('b', 7997), string.rep('a', 8000)))"
-            ),
-            "7998"
+        check(
+            &l,
+            &[
+                ("return select('#', struct.unpack('<i16', string.rep('\\255', 16)))", "2"),
+                ("return (struct.unpack('<i16', string.rep('\\255', 16)))", "-1"),
+                ("return table.concat({struct.unpack('c1c0', '5hello')}, ',')", "hello,7"),
+                ("return table.concat({struct.unpack('i', '\\1\\0\\0\\0\\2')}, ',')", "1,5"),
+                ("return table.concat({struct.unpack('i0', '')}, ',')", "0,1"),
+                ("return table.concat({struct.unpack('b', 'a', 1.9)}, ',')", "97,2"),
+                ("return table.concat({struct.unpack('>H s B', '\\1\\2ab\\0\\255')}, ',')", "258,ab,255,7"),
+                ("return struct.size('i4bT')", "13"),
+                ("return struct.size('!bd')", "16"),
+                ("return struct.size('y')", "0"),
+                ("return select('#', struct.unpack(string.rep('b', 7997), string.rep('a', 8000)))", "7998"),
+            ],
         );
     }
 
     #[test]
     fn struct_errors() {
         let l = lua();
-        assert_eq!(
-            err(&l, "struct.pack('i33', 1)"),
-            "user_script:1: integral size 33 is larger than limit of 32"
-        );
-        assert_eq!(
-            err(&l, "struct.pack('y', 1)"),
-            "user_script:1: bad argument #1 to 'pack' (invalid format option 'y')"
-        );
-        assert_eq!(
-            err(&l, "struct.pack('!3', 1)"),
-            "user_script:1: alignment 3 is not a power of 2"
-        );
-        assert_eq!(
-            err(&l, "struct.unpack('i4', 'ab')"),
-            "user_script:1: bad argument #2 to 'unpack' (data string too short)"
-        );
-        assert_eq!(
-            err(&l, "struct.unpack('b', 'a', 0)"),
-            "user_script:1: bad argument #3 to 'unpack' (offset must be 1 or greater)"
-        );
-        assert_eq!(
-            err(&l, "struct.unpack('b', 'a', -3)"),
-            "user_script:1: bad argument #2 to 'unpack' (data string too short)"
-        );
-        assert_eq!(
-            err(&l, "struct.size('s')"),
-            "user_script:1: bad argument #1 to 'size' (option 's' has no fixed size)"
-        );
-        assert_eq!(
-            err(&l, "struct.pack('c99999999999999999999', 'a')"),
-            "user_script:1: integral size overflow"
-        );
-        assert_eq!(
-            err(&l, "struct.pack('c5', 'ab')"),
-            "user_script:1: bad argument #3 to 'pack' (string too short)"
-        );
-        assert_eq!(
-            err(&l, "struct.unpack('c0', 'abc')"),
-            "user_script:1: format 'c0' needs a previous size"
-        );
-        assert_eq!(
-            err(&l, "struct.unpack('s', 'abc')"),
-            "user_script:1: unfinished string in data"
-        );
-        assert_eq!(
-            err(&l, "struct.pack('b')"),
-            "user_script:1: bad argument #2 to 'pack' (number expected, got nil)"
-        );
-        assert_eq!(
-            err(&l, "struct.pack('bbb', 1)"),
-            "user_script:1: bad argument #3 to 'pack' (number expected, got nil)"
-        );
-        assert_eq!(
-            err(&l, "struct.pack('b', 'x')"),
-            "user_script:1: bad argument #2 to 'pack' (number expected, got string)"
-        );
-        assert_eq!(
-            err(&l, "struct.pack()"),
-            "user_script:1: bad argument #1 to 'pack' (string expected, got no value)"
-        );
-        assert_eq!(
-            err(&l, "struct.unpack('c2147483647', 'a')"),
-            "user_script:1: bad argument #2 to 'unpack' (data string too short)"
-        );
-        assert_eq!(
-            err(
-                &l,
-                "struct.unpack(string.rep('b', 7998), string.rep('a', 8000))"
-            ),
-            "user_script:1: stack overflow (too many results)"
+        check_errs(
+            &l,
+            &[
+                (
+                    "struct.pack('i33', 1)",
+                    "user_script:1: integral size 33 is larger than limit of 32",
+                ),
+                (
+                    "struct.pack('y', 1)",
+                    "user_script:1: bad argument #1 to 'pack' (invalid format option 'y')",
+                ),
+                (
+                    "struct.pack('!3', 1)",
+                    "user_script:1: alignment 3 is not a power of 2",
+                ),
+                (
+                    "struct.unpack('i4', 'ab')",
+                    "user_script:1: bad argument #2 to 'unpack' (data string too short)",
+                ),
+                (
+                    "struct.unpack('b', 'a', 0)",
+                    "user_script:1: bad argument #3 to 'unpack' (offset must be 1 or greater)",
+                ),
+                (
+                    "struct.unpack('b', 'a', -3)",
+                    "user_script:1: bad argument #2 to 'unpack' (data string too short)",
+                ),
+                (
+                    "struct.size('s')",
+                    "user_script:1: bad argument #1 to 'size' (option 's' has no fixed size)",
+                ),
+                (
+                    "struct.pack('c99999999999999999999', 'a')",
+                    "user_script:1: integral size overflow",
+                ),
+                (
+                    "struct.pack('c5', 'ab')",
+                    "user_script:1: bad argument #3 to 'pack' (string too short)",
+                ),
+                (
+                    "struct.unpack('c0', 'abc')",
+                    "user_script:1: format 'c0' needs a previous size",
+                ),
+                (
+                    "struct.unpack('s', 'abc')",
+                    "user_script:1: unfinished string in data",
+                ),
+                (
+                    "struct.pack('b')",
+                    "user_script:1: bad argument #2 to 'pack' (number expected, got nil)",
+                ),
+                (
+                    "struct.pack('bbb', 1)",
+                    "user_script:1: bad argument #3 to 'pack' (number expected, got nil)",
+                ),
+                (
+                    "struct.pack('b', 'x')",
+                    "user_script:1: bad argument #2 to 'pack' (number expected, got string)",
+                ),
+                (
+                    "struct.pack()",
+                    "user_script:1: bad argument #1 to 'pack' (string expected, got no value)",
+                ),
+                (
+                    "struct.unpack('c2147483647', 'a')",
+                    "user_script:1: bad argument #2 to 'unpack' (data string too short)",
+                ),
+                (
+                    "struct.unpack(string.rep('b', 7998), string.rep('a', 8000))",
+                    "user_script:1: stack overflow (too many results)",
+                ),
+            ],
         );
     }
 }
