@@ -473,8 +473,19 @@ pub fn unblock(srv: &crate::server::Server, id: u64, error: bool) -> bool {
     }
     *st = WaitState::Served(reply);
     drop(st);
+    count_call(srv, &w);
     w.client.wake.notify_one();
     true
+}
+
+/// Counts the call of a blocked command that ended without being re-run
+/// (timeout, CLIENT UNBLOCK) in its command statistics.
+pub fn count_call(srv: &crate::server::Server, w: &Waiter) {
+    let args: Vec<&[u8]> = w.req.args.iter().map(|a| a.as_slice()).collect();
+    if let Some(cmd) = crate::cmd::multi::resolve(&srv.commands, &args) {
+        cmd.calls.fetch_add(1, Ordering::Relaxed);
+        srv.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Number of keys clients are blocked on (INFO `total_blocking_keys`).

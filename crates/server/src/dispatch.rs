@@ -420,9 +420,13 @@ fn run(
     let ended = Instant::now();
     clock.last = ended;
     let micros = ended.duration_since(started).as_micros() as u64;
-    cmd.calls.fetch_add(1, Ordering::Relaxed);
-    cmd.usec.fetch_add(micros, Ordering::Relaxed);
-    srv.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
+    // A command that blocked is counted once, when it is served, times out
+    // or is unblocked (as Redis 7.2 does), not also now.
+    if client.blocked.is_none() {
+        cmd.calls.fetch_add(1, Ordering::Relaxed);
+        cmd.usec.fetch_add(micros, Ordering::Relaxed);
+        srv.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
+    }
     if out.as_bytes().get(reply_start) == Some(&b'-') {
         cmd.failed.fetch_add(1, Ordering::Relaxed);
         let line = &out.as_bytes()[reply_start + 1..];

@@ -290,7 +290,14 @@ impl Conn {
             };
             tokio::select! {
                 _ = shared.wake.notified() => {}
-                _ = sleep => break w.finish(w.timeout_bytes()),
+                _ = sleep => {
+                    let timeout = w.timeout_bytes();
+                    let reply = w.finish(timeout.clone());
+                    if reply == timeout {
+                        crate::blocking::count_call(srv, &w);
+                    }
+                    break reply;
+                }
                 r = reading => {
                     if !r? {
                         open = false;

@@ -480,3 +480,36 @@ fn xreadgroup_block_consumers_share_entries_and_see_deletion() {
     p.call(&["XADD", "js", "9-1", "a", "b"]).unwrap();
     assert_eq!(entries_of(&c2.read_reply().unwrap()), 1);
 }
+
+/// A blocking command is counted once in INFO commandstats whether it is
+/// served at once, after blocking, on timeout or by CLIENT UNBLOCK.
+#[test]
+fn blocked_commands_are_counted_once() {
+    let srv = KvikServer::start(&[]);
+    let mut a = conn(&srv);
+    let mut p = conn(&srv);
+    p.call(&["RPUSH", "q", "now"]).unwrap();
+    a.call(&["BLPOP", "q", "0"]).unwrap(); // served at once
+    a.send(&["BLPOP", "q", "0"]).unwrap(); // served after blocking
+    wait_blocked(&mut p, 1);
+    p.call(&["RPUSH", "q", "later"]).unwrap();
+    a.read_reply().unwrap();
+    a.call(&["BLPOP", "q", "0.01"]).unwrap(); // timeout
+    let id = match a.call(&["CLIENT", "ID"]).unwrap() {
+        Reply::Integer(n) => n.to_string(),
+        other => panic!("{other:?}"),
+    };
+    a.send(&["BLPOP", "q", "0"]).unwrap(); // unblocked
+    wait_blocked(&mut p, 1);
+    p.call(&["CLIENT", "UNBLOCK", &id]).unwrap();
+    a.read_reply().unwrap();
+    let info = match p.call(&["INFO", "commandstats"]).unwrap() {
+        Reply::Bulk(b) | Reply::Verbatim(_, b) => String::from_utf8_lossy(&b).to_string(),
+        other => panic!("{other:?}"),
+    };
+    let line = info
+        .lines()
+        .find(|l| l.starts_with("cmdstat_blpop:"))
+        .unwrap_or_else(|| panic!("no blpop stats in {info}"));
+    assert!(line.starts_with("cmdstat_blpop:calls=4,"), "{line}");
+}
