@@ -143,18 +143,18 @@ local TICK_COUNT = 100000
 -- Globals.
 local G = {}      -- what the user environment resolves names to
 local E = {}      -- the user environment (a protected proxy)
-local target = G  -- switched to the load-time API during FUNCTION LOAD
-raw_setmetatable(E, {
-    __index = function(_, k)
-        local v = target[k]
-        if v == nil then
-            error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-        end
-        return v
-    end,
+-- E resolves names in a table (G, or the load-time API during FUNCTION
+-- LOAD) without a function call; a name missing there is an error.
+local function missing_global(_, k)
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end
+local emeta = {
+    __index = G,
     __newindex = ro_newindex,
     __metatable = false,
-})
+}
+raw_setmetatable(E, emeta)
+raw_setmetatable(G, { __index = missing_global })
 real[E] = G
 
 local function guard(t)
@@ -385,25 +385,17 @@ end
 
 -- ---------------------------------------------------------------------
 -- The redis API.
-local dispatch = nil   -- set for the duration of a run
 local resp = 2
 local writes_ok = true
 
-local function no_dispatch()
-    return false, perr('redis.call can only be called inside a script invocation')
-end
-
 local redis = {}
--- C closures (see `cwrap`): the implementation returns ok, value...; a
--- false ok raises the value from the C frame, so the error is located in
--- the user's code even for `return redis.call(...)`.
-redis.call = cwrap(function(...)
-    return (dispatch or no_dispatch)(resp, ...)
-end)
-redis.pcall = cwrap(function(...)
-    local ok, v = (dispatch or no_dispatch)(resp, ...)
-    return true, v
-end)
+-- C closures (see `cwrap`) over the Rust implementations, which return
+-- ok, value (pcall: always true); a false ok raises the value from the C
+-- frame, so the error is located in the user's code even for
+-- `return redis.call(...)`. Outside a run they return the error of a
+-- call made outside a script invocation.
+redis.call = cwrap(rt.call)
+redis.pcall = cwrap(rt.pcall)
 
 local function log(...)
     local argc = select('#', ...)
@@ -447,6 +439,7 @@ redis.setresp = api(function(...)
         raise('RESP version must be 2 or 3.')
     end
     resp = v
+    rt.setresp(v)
 end)
 
 redis.sha1hex = api(function(...)
@@ -523,7 +516,7 @@ G.redis = ro(redis)
 -- ---------------------------------------------------------------------
 -- FUNCTION LOAD support: the load-time globals.
 local loading = nil  -- list of registered functions while loading
-local LG = {}
+local LG = raw_setmetatable({}, { __index = missing_global })
 local FLAG_NAMES = { ['no-writes'] = 1, ['allow-oom'] = 2, ['allow-stale'] = 4,
     ['no-cluster'] = 8, ['allow-cross-slot-keys'] = 16 }
 
@@ -631,13 +624,11 @@ end
 
 local function finish(ok, v)
     sethook()
-    dispatch = nil
     return ok, v, resp
 end
 
 -- Runs an EVAL script: ok, value-or-error-table, resp.
-function K.run_eval(f, call, keys, argv)
-    dispatch = call
+function K.run_eval(f, keys, argv)
     resp = 2
     G.KEYS = keys
     G.ARGV = argv
@@ -645,23 +636,32 @@ function K.run_eval(f, call, keys, argv)
     return finish(raw_xpcall(f, handler))
 end
 
+-- The function a run_func call runs, and its arguments (set for the
+-- duration of the run, so no closure is made per call).
+local cur_f, cur_keys, cur_argv
+local function run_cur()
+    local f, keys, argv = cur_f, cur_keys, cur_argv
+    cur_f, cur_keys, cur_argv = nil, nil, nil
+    return f(keys, argv)
+end
+
 -- Runs a function: ok, value-or-error-table, resp.
-function K.run_func(f, call, keys, argv)
-    dispatch = call
+function K.run_func(f, keys, argv)
     resp = 2
+    cur_f, cur_keys, cur_argv = f, keys, argv
     sethook(tick, '', TICK_COUNT)
-    return finish(raw_xpcall(function() return f(keys, argv) end, handler))
+    return finish(raw_xpcall(run_cur, handler))
 end
 
 -- Runs a library body with the load-time API: true and the list of
 -- registered functions, or false and the error table.
 function K.load_library(f)
     loading = {}
-    target = LG
+    emeta.__index = LG
     sethook(tick, '', TICK_COUNT)
     local ok, e = raw_xpcall(f, handler)
     sethook()
-    target = G
+    emeta.__index = G
     local list = loading
     loading = nil
     if not ok then

@@ -38,7 +38,7 @@ use kvik_protocol::value::Value as Reply;
 use kvik_protocol::ReplyBuf;
 use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
 use parking_lot::Mutex;
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -91,7 +91,51 @@ static THRESHOLD_MS: AtomicI64 = AtomicI64::new(5000);
 static LIB_COUNT: AtomicUsize = AtomicUsize::new(0);
 static FUNC_COUNT: AtomicUsize = AtomicUsize::new(0);
 /// FUNCTION STATS' `running_script`: name and arguments.
-static RUNNING_INFO: Mutex<Option<(String, Vec<Vec<u8>>)>> = Mutex::new(None);
+static RUNNING_INFO: Mutex<RunningInfo> = Mutex::new(RunningInfo {
+    active: false,
+    name: String::new(),
+    args: Vec::new(),
+});
+
+/// FUNCTION STATS' `running_script`; the buffers are reused from run to
+/// run.
+struct RunningInfo {
+    /// Whether a function is running (name and args are valid).
+    active: bool,
+    name: String,
+    args: Vec<Vec<u8>>,
+}
+
+impl RunningInfo {
+    /// Records the function `name` running for `cmdline`.
+    fn start(&mut self, name: &str, cmdline: &[&[u8]]) {
+        self.active = true;
+        self.name.clear();
+        self.name.push_str(name);
+        self.args.truncate(cmdline.len());
+        for (i, a) in cmdline.iter().enumerate() {
+            match self.args.get_mut(i) {
+                Some(v) => {
+                    v.clear();
+                    v.extend_from_slice(a);
+                }
+                None => self.args.push(a.to_vec()),
+            }
+        }
+    }
+
+    /// The run ended: keeps the buffers unless they grew unusually large.
+    fn stop(&mut self) {
+        self.active = false;
+        let kept = self.name.capacity()
+            + self.args.capacity() * std::mem::size_of::<Vec<u8>>()
+            + self.args.iter().map(Vec::capacity).sum::<usize>();
+        if kept > SCRATCH_KEEP {
+            self.name = String::new();
+            self.args = Vec::new();
+        }
+    }
+}
 /// `math.random` state (48-bit LCG as Redis's `redisLrand48`).
 static RAND48: AtomicU64 = AtomicU64::new(0x330E);
 
@@ -146,9 +190,10 @@ pub type RunningFunction = (String, Vec<Vec<u8>>, u64);
 /// counts.
 pub fn stats() -> (Option<RunningFunction>, usize, usize) {
     let running = if RUNNING.load(Ordering::Acquire) && RUNNING_FUNCTION.load(Ordering::Relaxed) {
-        RUNNING_INFO.lock().clone().map(|(n, a)| {
+        let info = RUNNING_INFO.lock();
+        info.active.then(|| {
             let ms = clock_us().saturating_sub(START_US.load(Ordering::Relaxed)) / 1000;
-            (n, a, ms)
+            (info.name.clone(), info.args.clone(), ms)
         })
     } else {
         None
@@ -215,6 +260,9 @@ struct Vm {
     lua: Lua,
     /// Entry points defined by the sandbox set-up (`boot.lua`).
     k: Table,
+    /// `k.run_eval` and `k.run_func`, looked up once.
+    run_eval: Function,
+    run_func: Function,
 }
 
 /// A cached EVAL script.
@@ -246,11 +294,15 @@ pub struct Library {
 pub struct Engine {
     eval: Vm,
     func: Vm,
-    scripts: HashMap<String, Script>,
+    scripts: HashMap<String, Script, foldhash::fast::RandomState>,
+    /// The SHA1 of every cached script body, so EVAL finds a cached
+    /// script without hashing its body with SHA1 again. Holds the same
+    /// scripts as `scripts`.
+    bodies: HashMap<Vec<u8>, [u8; 40], foldhash::fast::RandomState>,
     /// Libraries by name.
     pub libs: BTreeMap<String, Library>,
     /// Function name -> library name.
-    funcs: HashMap<String, String>,
+    funcs: HashMap<String, String, foldhash::fast::RandomState>,
 }
 
 static ENGINE: Mutex<Option<Engine>> = Mutex::new(None);
@@ -261,9 +313,10 @@ pub fn engine() -> parking_lot::MappedMutexGuard<'static, Engine> {
         e.get_or_insert_with(|| Engine {
             eval: new_vm("eval").expect("scripting VM set-up"),
             func: new_vm("function").expect("scripting VM set-up"),
-            scripts: HashMap::new(),
+            scripts: HashMap::default(),
+            bodies: HashMap::default(),
             libs: BTreeMap::new(),
-            funcs: HashMap::new(),
+            funcs: HashMap::default(),
         })
     })
 }
@@ -378,6 +431,21 @@ fn new_vm(mode: &str) -> mlua::Result<Vm> {
             }
         })?,
     )?;
+    rt.set(
+        "call",
+        lua.create_function(|lua, args: MultiValue| with_run(lua, args))?,
+    )?;
+    rt.set(
+        "pcall",
+        lua.create_function(|lua, args: MultiValue| with_run(lua, args).map(|(_, v)| (true, v)))?,
+    )?;
+    rt.set(
+        "setresp",
+        lua.create_function(|_, v: u8| {
+            RESP.set(v);
+            Ok(())
+        })?,
+    )?;
     rt.set("version", crate::server::REDIS_VERSION)?;
     rt.set("version_num", version_num())?;
     let libs = lua.create_table()?;
@@ -385,7 +453,14 @@ fn new_vm(mode: &str) -> mlua::Result<Vm> {
     rt.set("libs", libs)?;
     let k: Table = lua.load(BOOT).set_name("=kvik").call((rt, mode))?;
     lua.set_memory_limit(MEMORY_LIMIT)?;
-    Ok(Vm { lua, k })
+    let run_eval = k.get("run_eval")?;
+    let run_func = k.get("run_func")?;
+    Ok(Vm {
+        lua,
+        k,
+        run_eval,
+        run_func,
+    })
 }
 
 /// Extra libraries (cjson, cmsgpack, bit, struct) when they are built in:
@@ -725,6 +800,77 @@ struct RunCtx<'c, 'a> {
     read_only: bool,
 }
 
+thread_local! {
+    /// The run `redis.call` reaches: a `RunCtx` on the stack of
+    /// `run_code`, or null outside a run. It is published only for the
+    /// duration of the run's Lua call (a [`CurrentRun`] guard clears it,
+    /// also when unwinding), and taken out while one call is served, so a
+    /// nested or late use finds nothing instead of a second reference.
+    static CURRENT: Cell<*mut ()> = const { Cell::new(std::ptr::null_mut()) };
+    /// The RESP version `redis.call` replies are converted from
+    /// (`redis.setresp`); 2 at the start of every run.
+    static RESP: Cell<u8> = const { Cell::new(2) };
+}
+
+/// Publishes a run in [`CURRENT`] while it lives; it keeps the run
+/// mutably borrowed, so Rust code cannot touch the run meanwhile.
+struct CurrentRun<'r>(std::marker::PhantomData<&'r mut ()>);
+
+impl<'r> CurrentRun<'r> {
+    fn set(run: &'r mut RunCtx<'_, '_>) -> Self {
+        let p: *mut RunCtx<'_, '_> = run;
+        CURRENT.with(|c| c.set(p.cast()));
+        CurrentRun(std::marker::PhantomData)
+    }
+}
+
+impl Drop for CurrentRun<'_> {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(std::ptr::null_mut()));
+    }
+}
+
+/// `rt.call`, the persistent implementation of `redis.call` /
+/// `redis.pcall`: serves the call against the running command.
+fn with_run(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
+    /// Puts the run back once the call is served (also when unwinding).
+    struct Restore(*mut ());
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CURRENT.with(|c| c.set(self.0));
+        }
+    }
+    let p = CURRENT.with(|c| c.replace(std::ptr::null_mut()));
+    if p.is_null() {
+        return script_error(
+            lua,
+            "redis.call can only be called inside a script invocation",
+        );
+    }
+    let _restore = Restore(p);
+    // SAFETY: `p` was published by `CurrentRun::set` from a `&mut RunCtx`
+    // that stays borrowed, unused, and alive until the guard clears it
+    // after the Lua call returns; it was taken out of CURRENT above, so
+    // this is the only reference to the run while the call is served.
+    let run = unsafe { &mut *p.cast::<RunCtx<'_, '_>>() };
+    script_call(lua, run, args)
+}
+
+/// Pushes a new Lua array of `items` as strings (one stack slot).
+///
+/// # Safety
+/// `state` must have a free stack slot plus one; a Lua error (out of
+/// memory) may leave this function by `longjmp`, so it holds nothing that
+/// needs dropping.
+unsafe fn push_list(state: *mut mlua::ffi::lua_State, items: &[&[u8]]) {
+    use mlua::ffi;
+    ffi::lua_createtable(state, items.len().try_into().unwrap_or(0), 0);
+    for (i, item) in items.iter().enumerate() {
+        ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
+        ffi::lua_rawseti(state, -2, (i + 1) as _);
+    }
+}
+
 fn script_error(lua: &Lua, msg: &str) -> mlua::Result<(bool, Value)> {
     let t = lua.create_table()?;
     t.raw_set("err", format!("ERR {msg}"))?;
@@ -737,35 +883,65 @@ fn script_call(
     run: &mut RunCtx<'_, '_>,
     args: MultiValue,
 ) -> mlua::Result<(bool, Value)> {
-    let mut it = args.into_iter();
-    let resp = match it.next() {
-        Some(Value::Integer(n)) => n as u8,
-        Some(Value::Number(n)) => n as u8,
-        _ => 2,
-    };
-    let mut argv: Vec<Vec<u8>> = Vec::new();
-    for v in it {
+    let resp = RESP.get();
+    // The arguments, packed into one buffer reused from call to call.
+    let (mut buf, mut ends) = SCRATCH.take();
+    buf.clear();
+    ends.clear();
+    for v in args {
         match &v {
-            Value::String(s) => argv.push(s.as_bytes().to_vec()),
-            Value::Number(n) => argv.push(kvik_core::num::format_double(*n).into_bytes()),
-            Value::Integer(n) => argv.push(n.to_string().into_bytes()),
+            Value::String(s) => buf.extend_from_slice(&s.as_bytes()),
+            Value::Number(n) => buf.extend_from_slice(kvik_core::num::format_double(*n).as_bytes()),
+            Value::Integer(n) => kvik_core::num::append_i64(&mut buf, *n),
             _ => {
+                SCRATCH.set((buf, ends));
                 return script_error(
                     lua,
                     "Lua redis lib command arguments must be strings or integers",
-                )
+                );
             }
         }
+        ends.push(buf.len());
     }
-    if argv.is_empty() {
+    let r = run_call(lua, run, resp, &buf, &ends);
+    // Keep the buffers, unless an unusually large call grew them.
+    if buf.capacity() <= SCRATCH_KEEP && ends.capacity() <= SCRATCH_KEEP {
+        SCRATCH.set((buf, ends));
+    }
+    r
+}
+
+/// Capacity above which the argument buffers are not kept between calls.
+const SCRATCH_KEEP: usize = 64 << 10;
+
+thread_local! {
+    /// `script_call`'s argument bytes and argument end offsets.
+    static SCRATCH: Cell<(Vec<u8>, Vec<usize>)> = const { Cell::new((Vec::new(), Vec::new())) };
+}
+
+/// Runs one command for `redis.call` with replies in RESP `resp`: `buf`
+/// holds the arguments, each ending at the next offset of `ends`.
+fn run_call(
+    lua: &Lua,
+    run: &mut RunCtx<'_, '_>,
+    resp: u8,
+    buf: &[u8],
+    ends: &[usize],
+) -> mlua::Result<(bool, Value)> {
+    if ends.is_empty() {
         return script_error(
             lua,
             "Please specify at least one argument for this redis lib call",
         );
     }
+    let mut args: smallvec::SmallVec<[&[u8]; 8]> = smallvec::SmallVec::with_capacity(ends.len());
+    let mut start = 0;
+    for &end in ends {
+        args.push(&buf[start..end]);
+        start = end;
+    }
     let ctx = &mut *run.ctx;
     let srv = ctx.srv;
-    let args: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
     let Some(cmd) = crate::cmd::multi::resolve(&srv.commands, &args) else {
         return script_error(lua, "Unknown Redis command called from script");
     };
@@ -798,13 +974,12 @@ fn script_call(
     let was_resp3 = ctx.out.resp3();
     ctx.out.set_resp3(resp == 3);
     crate::dispatch::run_nested(ctx, cmd, handler, &args);
-    let bytes = ctx.out.as_bytes()[mark..].to_vec();
-    ctx.out.truncate(mark);
-    ctx.out.set_resp3(was_resp3);
-    let reply = match Reply::parse(&bytes) {
+    let reply = match Reply::parse(&ctx.out.as_bytes()[mark..]) {
         Ok(Some((r, _))) => r,
         _ => Reply::Null,
     };
+    ctx.out.truncate(mark);
+    ctx.out.set_resp3(was_resp3);
     match reply {
         Reply::Error(e) => Ok((false, Value::Table(error_table(lua, &e)?))),
         r => Ok((true, reply_to_lua(lua, r)?)),
@@ -847,8 +1022,7 @@ fn run_code(
     WROTE.store(false, Ordering::Relaxed);
     RUNNING_FUNCTION.store(kind == Kind::Function, Ordering::Relaxed);
     if let Some(cmdline) = cmdline {
-        let info: Vec<Vec<u8>> = cmdline.iter().map(|a| a.to_vec()).collect();
-        *RUNNING_INFO.lock() = Some((name.to_string(), info));
+        RUNNING_INFO.lock().start(name, cmdline);
     }
     RUNNING.store(true, Ordering::Release);
     let saved_db = ctx.client.db;
@@ -857,31 +1031,27 @@ fn run_code(
     ctx.client.deny_blocking = true;
     ctx.client.in_script = true;
 
-    let run = RefCell::new(RunCtx { ctx, read_only });
-    let result: mlua::Result<(bool, Value, u8)> = (|| {
-        let keys_t = lua.create_table()?;
-        for (i, k) in keys.iter().enumerate() {
-            keys_t.raw_set(i + 1, lua.create_string(k)?)?;
+    let mut run = RunCtx { ctx, read_only };
+    let entry = if kind == Kind::Eval {
+        &vm.run_eval
+    } else {
+        &vm.run_func
+    };
+    let result: mlua::Result<(bool, Value, u8)> = {
+        let _current = CurrentRun::set(&mut run);
+        RESP.set(2);
+        // SAFETY: the closure runs on the stack exec_raw prepared (the
+        // entry point and `f`), pushes the KEYS and ARGV arrays and calls
+        // the entry point with its three results; it holds only borrowed
+        // slices, so a Lua error unwinding it by `longjmp` skips no drop.
+        unsafe {
+            lua.exec_raw((entry, f), |state| {
+                push_list(state, keys);
+                push_list(state, argv);
+                mlua::ffi::lua_call(state, 3, 3);
+            })
         }
-        let argv_t = lua.create_table()?;
-        for (i, a) in argv.iter().enumerate() {
-            argv_t.raw_set(i + 1, lua.create_string(a)?)?;
-        }
-        lua.scope(|scope| {
-            let call = scope.create_function(|lua, args: MultiValue| {
-                let mut r = run.borrow_mut();
-                script_call(lua, &mut r, args)
-            })?;
-            let entry: Function = vm.k.get(if kind == Kind::Eval {
-                "run_eval"
-            } else {
-                "run_func"
-            })?;
-            let (ok, v, resp): (bool, Value, u8) = entry.call((f, call, keys_t, argv_t))?;
-            Ok((ok, v, resp))
-        })
-    })();
-    let run = run.into_inner();
+    };
     let ctx = run.ctx;
 
     ctx.client.db = saved_db;
@@ -948,7 +1118,9 @@ fn run_code(
     RUNNING.store(false, Ordering::Release);
     BUSY.store(false, Ordering::Release);
     KILL.store(false, Ordering::Relaxed);
-    *RUNNING_INFO.lock() = None;
+    if cmdline.is_some() {
+        RUNNING_INFO.lock().stop();
+    }
     // Keep the heap small between runs with a GC step every
     // GC_STEP_PERIOD runs, as Redis does: a step after every run costs more
     // than the script itself.
@@ -969,6 +1141,9 @@ fn run_code(
 impl Engine {
     /// Compiles and caches an EVAL script body; returns its SHA1.
     pub fn load_script(&mut self, body: &[u8]) -> Result<String, String> {
+        if let Some(sha) = self.bodies.get(body) {
+            return Ok(String::from_utf8_lossy(sha).into_owned());
+        }
         let sha = sha1::hex(body);
         if self.scripts.contains_key(&sha) {
             return Ok(sha);
@@ -989,6 +1164,9 @@ impl Engine {
                 shebang: shebang.is_some(),
             },
         );
+        let mut key = [0u8; 40];
+        key.copy_from_slice(sha.as_bytes());
+        self.bodies.insert(body.to_vec(), key);
         Ok(sha)
     }
 
@@ -1002,6 +1180,7 @@ impl Engine {
     /// SCRIPT FLUSH: drops the cache and starts a fresh VM.
     pub fn flush_scripts(&mut self) {
         self.scripts.clear();
+        self.bodies.clear();
         if let Ok(vm) = new_vm("eval") {
             self.eval = vm;
         }
@@ -1017,38 +1196,50 @@ impl Engine {
         argv: &[&[u8]],
         ro: bool,
     ) {
-        let sha = match script {
-            ScriptRef::Body(body) => match self.load_script(body) {
-                Ok(sha) => sha,
-                Err(e) => {
-                    ctx.out.error(&e);
-                    return;
-                }
+        const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+        // The script's SHA1 in lower-case hex.
+        let mut key = [0u8; 40];
+        match script {
+            ScriptRef::Body(body) => match self.bodies.get(body) {
+                Some(sha) => key = *sha,
+                None => match self.load_script(body) {
+                    Ok(sha) => key.copy_from_slice(sha.as_bytes()),
+                    Err(e) => {
+                        ctx.out.error(&e);
+                        return;
+                    }
+                },
             },
             ScriptRef::Sha(sha) => {
-                let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
-                if !self.scripts.contains_key(&sha) {
-                    ctx.out
-                        .error("NOSCRIPT No matching script. Please use EVAL.");
+                if sha.len() != key.len() {
+                    ctx.out.error(NOSCRIPT);
                     return;
                 }
-                sha
+                for (k, c) in key.iter_mut().zip(sha) {
+                    *k = c.to_ascii_lowercase();
+                }
             }
+        }
+        let Some((sha, s)) = std::str::from_utf8(&key)
+            .ok()
+            .and_then(|sha| self.scripts.get_key_value(sha))
+        else {
+            ctx.out.error(NOSCRIPT);
+            return;
         };
-        let s = &self.scripts[&sha];
+
         if ro && s.shebang && s.flags & FLAG_NO_WRITES == 0 {
             ctx.out
                 .error("ERR Can not execute a script with write flag using *_ro command.");
             return;
         }
         let read_only = ro || (s.shebang && s.flags & FLAG_NO_WRITES != 0);
-        let f = s.f.clone();
         run_code(
             &self.eval,
             ctx,
-            &f,
+            &s.f,
             Kind::Eval,
-            &sha,
+            sha,
             keys,
             argv,
             read_only,
@@ -1220,25 +1411,27 @@ impl Engine {
         argv: &[&[u8]],
         ro: bool,
     ) {
-        let name = String::from_utf8_lossy(name).into_owned();
-        let Some(lib) = self.funcs.get(&name) else {
+        // Function names are ASCII: other bytes name no function.
+        let Some((name, lib)) = std::str::from_utf8(name)
+            .ok()
+            .and_then(|name| self.funcs.get_key_value(name))
+        else {
             ctx.out.error("ERR Function not found");
             return;
         };
-        let def = &self.libs[lib].funcs[&name];
+        let def = &self.libs[lib].funcs[name];
         if ro && def.flags & FLAG_NO_WRITES == 0 {
             ctx.out
                 .error("ERR Can not execute a script with write flag using *_ro command.");
             return;
         }
         let read_only = ro || def.flags & FLAG_NO_WRITES != 0;
-        let f = def.f.clone();
         run_code(
             &self.func,
             ctx,
-            &f,
+            &def.f,
             Kind::Function,
-            &name,
+            name,
             keys,
             argv,
             read_only,
