@@ -244,6 +244,15 @@ pub fn execute(
         client.reply_mode = ReplyMode::Skip;
     }
     let ok = run(srv, client, out, args, clock);
+    // CLIENT CACHING covers the next command only, even when that command
+    // is rejected before running (unknown, wrong arity), as Redis's
+    // resetClient does; CLIENT subcommands and queued commands keep it.
+    if client.tracking_caching
+        && !client.tx.in_multi()
+        && !(args.len() >= 2 && args[0].eq_ignore_ascii_case(b"client"))
+    {
+        client.tracking_caching = false;
+    }
     match client.reply_mode {
         ReplyMode::On => {}
         ReplyMode::Off => out.truncate(mark),

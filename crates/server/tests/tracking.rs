@@ -189,6 +189,15 @@ fn optin_and_optout_with_caching() {
     );
     assert_eq!(t.read_reply().unwrap(), invalidate(&["o2"]));
     assert_quiet(&mut t);
+    // A rejected command (unknown, wrong arity) still uses it up.
+    assert_eq!(call(&mut t, &["CLIENT", "CACHING", "YES"]), ok());
+    assert!(call(&mut t, &["NOSUCHCOMMAND"]).is_error());
+    assert_eq!(call(&mut t, &["GET", "r1"]), Reply::Null);
+    assert_eq!(call(&mut t, &["CLIENT", "CACHING", "YES"]), ok());
+    assert!(call(&mut t, &["GET"]).is_error());
+    assert_eq!(call(&mut t, &["GET", "r2"]), Reply::Null);
+    assert_eq!(call(&mut w, &["MSET", "r1", "1", "r2", "2"]), ok());
+    assert_quiet(&mut t);
     // CACHING YES before MULTI covers the whole transaction.
     assert_eq!(call(&mut t, &["CLIENT", "CACHING", "YES"]), ok());
     assert_eq!(call(&mut t, &["MULTI"]), ok());
