@@ -225,14 +225,7 @@ impl Conn {
                 }
                 outcome = self.process(srv, client);
             }
-            let limit = srv.tun.client_query_buffer_limit.load(Ordering::Relaxed) as usize;
-            if self.rbuf.len() + self.parser.overhead() > limit {
-                tracing::warn!(
-                    "Closing client that reached max query buffer length: id={} addr={} (qbuf initial bytes: {:?})",
-                    client.id(),
-                    client.shared.addr,
-                    String::from_utf8_lossy(&self.rbuf[..self.rbuf.len().min(64)])
-                );
+            if self.over_query_limit(srv, client) {
                 return Ok(());
             }
             shared.qbuf.store(self.rbuf.len() as u64, Ordering::Relaxed);
@@ -299,10 +292,13 @@ impl Conn {
                     break reply;
                 }
                 r = reading => {
-                    if !r? {
+                    // A blocked client keeps sending: its requests wait,
+                    // bounded by the query buffer limit like any other.
+                    if !r? || self.over_query_limit(srv, client) {
                         open = false;
                         break Vec::new();
                     }
+                    client.shared.qbuf.store(self.rbuf.len() as u64, Ordering::Relaxed);
                 }
             }
         };
@@ -314,6 +310,22 @@ impl Conn {
         }
         self.out.raw(&reply);
         Ok(true)
+    }
+
+    /// Whether the pending request data passed `client-query-buffer-limit`
+    /// (then the client is closed, with Redis's log line).
+    fn over_query_limit(&self, srv: &Server, client: &Client) -> bool {
+        let limit = srv.tun.client_query_buffer_limit.load(Ordering::Relaxed) as usize;
+        if self.rbuf.len() + self.parser.overhead() <= limit {
+            return false;
+        }
+        tracing::warn!(
+            "Closing client that reached max query buffer length: id={} addr={} (qbuf initial bytes: {:?})",
+            client.id(),
+            client.shared.addr,
+            String::from_utf8_lossy(&self.rbuf[..self.rbuf.len().min(64)])
+        );
+        true
     }
 
     /// Reads what the socket has; false at end of stream.

@@ -513,3 +513,24 @@ fn blocked_commands_are_counted_once() {
         .unwrap_or_else(|| panic!("no blpop stats in {info}"));
     assert!(line.starts_with("cmdstat_blpop:calls=4,"), "{line}");
 }
+
+/// A blocked client that keeps sending is bounded by
+/// client-query-buffer-limit like any other: it is closed, not buffered
+/// without end.
+#[test]
+fn blocked_client_sending_too_much_is_closed() {
+    let srv = KvikServer::start(&["--client-query-buffer-limit", "1mb"]);
+    let mut a = conn(&srv);
+    let mut p = conn(&srv);
+    a.send(&["BLPOP", "q", "0"]).unwrap();
+    wait_blocked(&mut p, 1);
+    // An unfinished 4 MB argument: the parser keeps it all pending.
+    let mut big = b"*2\r\n$3\r\nSET\r\n$4194304\r\n".to_vec();
+    big.extend(std::iter::repeat_n(b'x', 2 << 20));
+    let _ = a.send_raw(&big);
+    wait_blocked(&mut p, 0);
+    assert!(a.read_reply().is_err(), "the connection is closed");
+    // Nothing was popped on its behalf.
+    p.call(&["RPUSH", "q", "v"]).unwrap();
+    assert_eq!(p.call(&["LLEN", "q"]).unwrap(), Reply::Integer(1));
+}
