@@ -352,16 +352,7 @@ fn zcount(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         ctx.out.error(ERR_MINMAX_FLOAT);
         return;
     };
-    match read_zset(&mut ctx.ks, args[1]) {
-        Err(WrongType) => ctx.out.error(err::WRONGTYPE),
-        Ok(z) => {
-            let n = z.map_or(0, |z| {
-                let (lo, hi) = z.score_range_ranks(&range);
-                hi - lo
-            });
-            ctx.out.int(n as i64);
-        }
-    }
+    count_range(ctx, args[1], |z| z.score_range_ranks(&range));
 }
 
 fn zlexcount(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
@@ -369,11 +360,17 @@ fn zlexcount(ctx: &mut Ctx<'_>, args: &[&[u8]]) {
         ctx.out.error(ERR_MINMAX_LEX);
         return;
     };
-    match read_zset(&mut ctx.ks, args[1]) {
+    count_range(ctx, args[1], |z| z.lex_range_ranks(&range));
+}
+
+/// Replies the number of members of the sorted set at `key` between the
+/// ranks `ranks` finds (ZCOUNT, ZLEXCOUNT).
+fn count_range(ctx: &mut Ctx<'_>, key: &[u8], ranks: impl Fn(&ZSet) -> (usize, usize)) {
+    match read_zset(&mut ctx.ks, key) {
         Err(WrongType) => ctx.out.error(err::WRONGTYPE),
         Ok(z) => {
             let n = z.map_or(0, |z| {
-                let (lo, hi) = z.lex_range_ranks(&range);
+                let (lo, hi) = ranks(z);
                 hi - lo
             });
             ctx.out.int(n as i64);
