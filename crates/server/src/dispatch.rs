@@ -35,6 +35,9 @@ pub struct Command {
     pub rejected: AtomicU64,
     /// INFO commandstats: failed_calls.
     pub failed: AtomicU64,
+    /// Runs with every shard locked although it names keys: scripts, which
+    /// may touch keys they did not declare (see [`Command::whole_keyspace`]).
+    whole_keyspace: bool,
 }
 
 impl Command {
@@ -47,7 +50,17 @@ impl Command {
             usec: Counter::default(),
             rejected: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            whole_keyspace: spec.group == "scripting" && !spec.key_specs.is_empty(),
         }
+    }
+
+    /// Whether the command must run with every shard locked: keyless
+    /// commands may read or write the whole keyspace (FLUSHALL, KEYS,
+    /// SWAPDB...), and scripts may touch keys they did not declare. The
+    /// dispatcher and EXEC take the whole keyspace up front for these, so
+    /// a handler never has to trade its locks for more mid-command.
+    pub fn whole_keyspace(&self) -> bool {
+        self.whole_keyspace || self.spec.key_specs.is_empty()
     }
 
     /// Whether the command has flag `f`.
@@ -515,6 +528,9 @@ fn lock_for<'s>(srv: &'s Server, cmd: &Command, args: &[&[u8]]) -> Locked<'s> {
         if let Some(key) = args.get(*i as usize) {
             return srv.store.lock_one(srv.store.shard_of(key));
         }
+    }
+    if cmd.whole_keyspace {
+        return srv.store.lock_all();
     }
     match shards_for(srv, cmd, args) {
         Some(mut ids) => srv.store.lock_set(&mut ids),

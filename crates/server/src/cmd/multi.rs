@@ -100,9 +100,7 @@ fn exec(ctx: &mut Ctx<'_>, _args: &[&[u8]]) {
         let Some(cmd) = resolve(&srv.commands, args) else {
             continue;
         };
-        // Scripts lock every shard themselves (they may touch undeclared keys).
-        if cmd.spec.key_specs.is_empty() || cmd.spec.group == "scripting" {
-            // Keyless: may be whole-keyspace (FLUSHALL, KEYS, SWAPDB...).
+        if cmd.whole_keyspace() {
             // Its `lock_all` must not release locks mid-transaction.
             all = true;
             break;

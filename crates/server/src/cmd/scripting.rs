@@ -60,7 +60,8 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: &[&[u8]], sha: bool, ro: bool) {
     let Some((keys, argv)) = split_keys(ctx, args, false) else {
         return;
     };
-    // Atomic against every shard, declared keys or not.
+    // Atomic against every shard, declared keys or not: the dispatcher
+    // locked them all (`Command::whole_keyspace`), so this is a no-op.
     ctx.ks.lock_all();
     let script = if sha {
         ScriptRef::Sha(args[1])

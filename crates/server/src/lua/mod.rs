@@ -3,8 +3,9 @@
 //! # Atomicity
 //!
 //! A script (EVAL/EVALSHA/FCALL and their `_RO` forms) runs atomically
-//! against the whole keyspace: its handler calls `ctx.ks.lock_all()`
-//! before running any Lua, whether the script declared its keys or not,
+//! against the whole keyspace: the dispatcher (and EXEC) lock every shard
+//! for these commands (`Command::whole_keyspace`) before any Lua runs,
+//! whether the script declared its keys or not,
 //! so no other client observes a partial state of a script, and keys a
 //! script did not declare are as safe as declared ones. Time is frozen
 //! for the whole script (`ctx.ks.now_ms` does not move).
